@@ -7,6 +7,7 @@ import (
 	_ "github.com/aws/aws-sdk-go-v2/config"
 	_ "github.com/aws/aws-sdk-go-v2/credentials"
 	_ "github.com/aws/aws-sdk-go-v2/service/ec2"
+	_ "github.com/aws/aws-sdk-go-v2/service/sns"
 	_ "github.com/osrg/gobgp/v3/api"
 	_ "github.com/osrg/gobgp/v3/pkg/apiutil"
 	_ "github.com/osrg/gobgp/v3/pkg/packet/bgp"
