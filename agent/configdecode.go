@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// decodeStrict decodes n into out (a pointer to a struct). Before decoding it
+// walks the YAML tree beside the Go type, so that an unknown key is reported
+// with its full path (`services[0].helth: unknown key`) rather than a line
+// number, and so that yaml's own type errors ("line 7: cannot unmarshal …")
+// can be rewritten to name the field on that line.
+func decodeStrict(n *yaml.Node, out any) error {
+	w := walker{lines: map[int]string{}}
+	w.walk(n, reflect.TypeOf(out).Elem(), "")
+	if len(w.problems) > 0 {
+		return &ConfigError{Problems: w.problems}
+	}
+	if err := n.Decode(out); err != nil {
+		return &ConfigError{Problems: w.translate(err)}
+	}
+	return nil
+}
+
+type walker struct {
+	lines    map[int]string // line → path of the deepest field that starts there
+	problems []string
+}
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind == yaml.DocumentNode {
+		for _, c := range n.Content {
+			w.walk(c, t, path)
+		}
+		return
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if path != "" {
+		w.lines[n.Line] = path
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	// Types with their own decoder check their own shape.
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			if n.Tag == "!!null" {
+				return
+			}
+			w.problems = append(w.problems, fmt.Sprintf("%s: expected a mapping, got %s", orRoot(path), describe(n)))
+			return
+		}
+		fields := yamlFields(t)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if seen[k.Value] {
+				w.problems = append(w.problems, fmt.Sprintf("%s: duplicate key", p))
+				continue
+			}
+			seen[k.Value] = true
+			ft, ok := fields[k.Value]
+			if !ok {
+				w.problems = append(w.problems, fmt.Sprintf("%s: unknown key (known keys: %s)", p, knownKeys(fields)))
+				continue
+			}
+			w.lines[k.Line] = p
+			w.walk(v, ft, p)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			if n.Tag == "!!null" {
+				return
+			}
+			w.problems = append(w.problems, fmt.Sprintf("%s: expected a list, got %s", orRoot(path), describe(n)))
+			return
+		}
+		for i, c := range n.Content {
+			w.walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		}
+	default:
+		if n.Kind != yaml.ScalarNode {
+			w.problems = append(w.problems, fmt.Sprintf("%s: expected a single value, got %s", orRoot(path), describe(n)))
+		}
+	}
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		m[name] = f.Type
+	}
+	return m
+}
+
+func knownKeys(fields map[string]reflect.Type) string {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return strconv.Quote(n.Value)
+	}
+	return "something else"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "(top level)"
+	}
+	return path
+}
+
+var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// translate rewrites yaml's "line N: …" messages to name the field on line N.
+func (w *walker) translate(err error) []string {
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	out := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		if sub := lineRE.FindStringSubmatch(m); sub != nil {
+			line, _ := strconv.Atoi(sub[1])
+			if p, ok := w.lines[line]; ok {
+				out = append(out, fmt.Sprintf("%s: %s", p, friendlyTypeError(sub[2])))
+				continue
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+var cannotRE = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+
+func friendlyTypeError(msg string) string {
+	sub := cannotRE.FindStringSubmatch(msg)
+	if sub == nil {
+		return msg
+	}
+	want := sub[3]
+	switch {
+	case strings.HasPrefix(want, "uint") || strings.HasPrefix(want, "int"):
+		want = "a whole number (" + want + ")"
+	case want == "bool":
+		want = "true or false"
+	case strings.HasPrefix(want, "float"):
+		want = "a number"
+	case want == "string":
+		want = "a string"
+	}
+	return fmt.Sprintf("%q is not %s", sub[2], want)
+}
