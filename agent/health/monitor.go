@@ -1,0 +1,333 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Transition is one change of a service's state, reported to the consumer
+// (the agent, which advertises or withdraws) and logged.
+type Transition struct {
+	Service string    `json:"service"`
+	From    State     `json:"from"`
+	To      State     `json:"to"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// CheckStatus is the last result of one check.
+type CheckStatus struct {
+	// Check is the checker's String().
+	Check string `json:"check"`
+	// OK is true when the check passed.
+	OK bool `json:"ok"`
+	// Error is why it failed, empty when it passed.
+	Error string `json:"error,omitempty"`
+	// At is when the check started; zero if it has not run yet.
+	At time.Time `json:"at"`
+	// Duration is how long it took.
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Status is a snapshot of a monitor, for /status and metrics.
+type Status struct {
+	Service string `json:"service"`
+	State   State  `json:"state"`
+	// Healthy is State.Healthy(): whether the service should be advertised.
+	Healthy bool `json:"healthy"`
+	// Drained is set by SetDrained.
+	Drained bool `json:"drained"`
+	// Maintenance is true when the maintenance file existed at the last round.
+	Maintenance bool     `json:"maintenance"`
+	Counters    Counters `json:"counters"`
+	// Reason explains the last round's verdict.
+	Reason string `json:"reason,omitempty"`
+	// LastChange is when State last changed; zero while still init.
+	LastChange time.Time `json:"last_change"`
+	// LastRound is when the last round started; zero before the first.
+	LastRound time.Time `json:"last_round"`
+	// Rounds counts completed rounds.
+	Rounds uint64 `json:"rounds"`
+	// Checks holds each check's last result, in Spec order. Checks are not
+	// run while disabled, so they keep the results from before.
+	Checks []CheckStatus `json:"checks"`
+}
+
+// Option configures a Monitor.
+type Option func(*Monitor)
+
+// WithTransitions sets the function called on every state change. It runs on
+// the monitor's goroutine after Status has been updated, so it may call
+// Status, and it must not block: the next round waits for it.
+func WithTransitions(f func(Transition)) Option {
+	return func(m *Monitor) { m.onTransition = f }
+}
+
+// WithLogger sets the logger; the default is slog.Default(). One Info line
+// is logged per state change, and a Debug line when a single check's
+// verdict flips.
+func WithLogger(l *slog.Logger) Option {
+	return func(m *Monitor) { m.log = l }
+}
+
+// Monitor runs one service's checks in rounds and drives its state machine.
+// Status, SetDrained and CheckNow may be called from any goroutine.
+type Monitor struct {
+	spec         Spec
+	onTransition func(Transition)
+	log          *slog.Logger
+
+	// kick asks Run for a round now; one pending request is enough.
+	kick    chan struct{}
+	running atomic.Bool
+	// inflight marks checks whose goroutine has not returned yet.
+	inflight []atomic.Bool
+
+	mu      sync.Mutex
+	drained bool
+	status  Status
+}
+
+// NewMonitor returns a monitor for spec in state init. It starts nothing;
+// Run validates spec and does the work.
+func NewMonitor(spec Spec, opts ...Option) *Monitor {
+	m := &Monitor{
+		spec: spec,
+		log:  slog.Default(),
+		kick: make(chan struct{}, 1),
+
+		inflight: make([]atomic.Bool, len(spec.Checks)),
+	}
+	for _, o := range opts {
+		o(m)
+	}
+	m.log = m.log.With("service", spec.Name)
+	m.status = Status{Service: spec.Name, State: StateInit, Checks: make([]CheckStatus, len(spec.Checks))}
+	for i, c := range spec.Checks {
+		if c != nil {
+			m.status.Checks[i].Check = c.String()
+		}
+	}
+	return m
+}
+
+// Name returns the service name.
+func (m *Monitor) Name() string { return m.spec.Name }
+
+// Status returns a snapshot that the caller may keep and modify.
+func (m *Monitor) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.status
+	s.Drained = m.drained
+	s.Checks = append([]CheckStatus(nil), m.status.Checks...)
+	return s
+}
+
+// SetDrained drains (true) or undrains (false) the service, as if its
+// maintenance file had been created or removed, and runs a round at once
+// if Run is running. Drained, the state is disabled; undrained, the service
+// comes back through rising, rise passing rounds later.
+func (m *Monitor) SetDrained(drained bool) {
+	m.mu.Lock()
+	m.drained = drained
+	m.mu.Unlock()
+	m.CheckNow()
+}
+
+// CheckNow asks Run for a round as soon as the current one (if any) ends,
+// e.g. on SIGHUP or when the maintenance file was touched. It never blocks.
+func (m *Monitor) CheckNow() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs rounds until ctx ends, then returns nil; it returns an error only
+// if the spec is invalid or Run is already running. The first round starts
+// at once; the next starts Interval (up, down, disabled) or FastInterval
+// (init, rising, falling) after the start of the previous one, or as soon as
+// it ends if it took longer. A round cut short by ctx is not judged, so
+// shutting down never reports a spurious failure.
+func (m *Monitor) Run(ctx context.Context) error {
+	if err := m.spec.Validate(); err != nil {
+		return fmt.Errorf("run health monitor %q: %w", m.spec.Name, err)
+	}
+	if !m.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("run health monitor %q: already running", m.spec.Name)
+	}
+	defer m.running.Store(false)
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-m.kick:
+		}
+		start := time.Now()
+		state, ok := m.round(ctx, start)
+		if !ok {
+			return nil
+		}
+		delay := m.spec.Interval
+		if state == StateInit || state == StateRising || state == StateFalling {
+			delay = m.spec.FastInterval
+		}
+		timer.Reset(time.Until(start.Add(delay)))
+	}
+}
+
+// round runs one round, applies its result and reports a transition. It
+// returns the new state, and false if ctx ended during the round.
+func (m *Monitor) round(ctx context.Context, start time.Time) (State, bool) {
+	m.mu.Lock()
+	drained := m.drained
+	m.mu.Unlock()
+
+	result, reason, maintenance, checks := m.evaluate(ctx, drained)
+	if ctx.Err() != nil {
+		return 0, false
+	}
+
+	m.mu.Lock()
+	st := &m.status
+	from := st.State
+	st.State, st.Counters = Next(from, st.Counters, result, m.spec.Rise, m.spec.Fall)
+	st.Healthy = st.State.Healthy()
+	st.Maintenance = maintenance
+	st.Reason = reason
+	st.LastRound = start
+	st.Rounds++
+	if checks != nil {
+		for i, c := range checks {
+			if prev := st.Checks[i]; !prev.At.IsZero() && prev.OK != c.OK {
+				m.log.Debug("health check verdict changed", "check", c.Check, "ok", c.OK, "error", c.Error)
+			}
+		}
+		st.Checks = checks
+	}
+	to := st.State
+	now := time.Now()
+	if to != from {
+		st.LastChange = now
+	}
+	m.mu.Unlock()
+
+	if to != from {
+		m.log.Info("health state changed", "from", from.String(), "to", to.String(), "healthy", to.Healthy(), "reason", reason)
+		if m.onTransition != nil {
+			m.onTransition(Transition{Service: m.spec.Name, From: from, To: to, Reason: reason, At: now})
+		}
+	}
+	return to, true
+}
+
+// evaluate decides a round's result. A disabled service's checks are not
+// run, as in ExaBGP: maintenance must not depend on the checks' speed.
+// checks is nil when they were not run.
+func (m *Monitor) evaluate(ctx context.Context, drained bool) (result Result, reason string, maintenance bool, checks []CheckStatus) {
+	var statErr error
+	if m.spec.MaintenanceFile != "" {
+		maintenance, statErr = fileExists(m.spec.MaintenanceFile)
+	}
+	switch {
+	case maintenance:
+		return ResultDisabled, "maintenance file " + m.spec.MaintenanceFile + " exists", true, nil
+	case drained:
+		return ResultDisabled, "drained", false, nil
+	}
+
+	checks = m.runChecks(ctx)
+	var failed []string
+	if statErr != nil {
+		// Unknown is not present: a permission problem must not disable
+		// the service, but it must not pass silently either.
+		failed = append(failed, "maintenance file: "+statErr.Error())
+	}
+	for _, c := range checks {
+		if !c.OK {
+			failed = append(failed, c.Check+": "+c.Error)
+		}
+	}
+	if len(failed) > 0 {
+		return ResultFail, strings.Join(failed, "; "), false, checks
+	}
+	return ResultPass, fmt.Sprintf("%d of %d checks passed", len(checks), len(checks)), false, checks
+}
+
+// lateGrace is how long a round waits past the timeout for a check that
+// ignores its context before judging it failed without its answer.
+const lateGrace = 500 * time.Millisecond
+
+type checkResult struct {
+	i  int
+	cs CheckStatus
+}
+
+// runChecks runs every check in parallel, each under the spec's timeout,
+// and waits for all of them, but no longer than timeout+lateGrace: a
+// checker that ignores its deadline must not freeze the state with the
+// route still advertised. Such a check counts as failed, and is not started
+// again until its previous run has returned.
+func (m *Monitor) runChecks(ctx context.Context) []CheckStatus {
+	out := make([]CheckStatus, len(m.spec.Checks))
+	results := make(chan checkResult, len(m.spec.Checks))
+	started := 0
+	for i, c := range m.spec.Checks {
+		if !m.inflight[i].CompareAndSwap(false, true) {
+			out[i] = CheckStatus{Check: c.String(), At: time.Now(), Error: "previous run has not returned"}
+			continue
+		}
+		started++
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
+			defer cancel()
+			start := time.Now()
+			err := c.Check(cctx)
+			if err == nil && cctx.Err() != nil {
+				// A checker that passed after its deadline is still late.
+				err = cctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				err = fmt.Errorf("timed out after %v: %w", m.spec.Timeout, err)
+			}
+			cs := CheckStatus{Check: c.String(), OK: err == nil, At: start, Duration: time.Since(start)}
+			if err != nil {
+				cs.Error = err.Error()
+			}
+			// Cleared before the send, so the next round, which may start
+			// as soon as this one has its results, finds it free.
+			m.inflight[i].Store(false)
+			results <- checkResult{i, cs}
+		}()
+	}
+	late := time.NewTimer(m.spec.Timeout + lateGrace)
+	defer late.Stop()
+	got := make([]bool, len(out))
+	for ; started > 0; started-- {
+		select {
+		case r := <-results:
+			out[r.i], got[r.i] = r.cs, true
+		case <-ctx.Done():
+			return out // not judged; see round
+		case <-late.C:
+			for i, c := range m.spec.Checks {
+				if !got[i] && out[i].Check == "" {
+					out[i] = CheckStatus{Check: c.String(), At: time.Now(), Error: fmt.Sprintf("did not return within %v", m.spec.Timeout+lateGrace)}
+				}
+			}
+			return out
+		}
+	}
+	return out
+}
