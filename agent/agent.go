@@ -356,11 +356,10 @@ func (a *Agent) watchBGP(ctx context.Context, events <-chan bgp.PeerEvent) {
 			}
 			a.metrics.bgpUp.WithLabelValues(peer).Set(up)
 			a.metrics.bgpTransitions.WithLabelValues(peer, ev.To).Inc()
-			if ev.To == "established" || ev.From == "established" {
-				a.log.Info("bgp session", "peer", peer, "from", ev.From, "to", ev.To, "reason", ev.Reason)
-				if a.rec != nil {
-					a.rec.trigger()
-				}
+			// The speaker logs the change; a session coming or going may
+			// change what Route Server installed.
+			if (ev.To == "established" || ev.From == "established") && a.rec != nil {
+				a.rec.trigger()
 			}
 		}
 	}

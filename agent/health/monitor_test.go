@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -463,6 +464,10 @@ func TestMonitorRun(t *testing.T) {
 		st := m.Status()
 		if st.State != StateInit || st.Healthy || st.Service != "voice" || len(st.Checks) != 1 || st.Checks[0].Check != "fake a" {
 			t.Errorf("status = %+v", st)
+		}
+		b, err := json.Marshal(st)
+		if err != nil || !strings.Contains(string(b), `"state":"init"`) || !strings.Contains(string(b), `"check":"fake a"`) {
+			t.Errorf("json = %s, %v", b, err)
 		}
 		st.Checks[0].Check = "changed"
 		if m.Status().Checks[0].Check != "fake a" {

@@ -223,7 +223,14 @@ func newDrainCmd(drain bool) *cobra.Command {
 			var dr agent.DrainResponse
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			if err := json.Unmarshal(body, &dr); err != nil || resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("POST %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
+				err := fmt.Errorf("POST %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
+				if dr.Error != "" {
+					err = fmt.Errorf("%s: %s", resp.Status, dr.Error)
+				}
+				if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+					return usageErr(err)
+				}
+				return err
 			}
 			verb := "undrained"
 			if drain {
