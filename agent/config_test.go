@@ -206,3 +206,24 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestLoadAcceptsYAMLMergeKeys(t *testing.T) {
+	cfg := validConfig + `  - name: video
+    prefixes: [203.0.113.11/32]
+    health:
+      <<: *h
+      rise: 1
+`
+	cfg = strings.Replace(cfg, "    health:\n      checks:", "    health: &h\n      interval: 3s\n      checks:", 1)
+	_, m, err := Load([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := m.Services[1].Health; h.Interval.D() != 3*time.Second || h.Rise != 1 || len(h.Checks) != 1 {
+		t.Errorf("merged health: %+v", h)
+	}
+	bad := strings.Replace(cfg, "interval: 3s", "intervall: 3s", 1)
+	if _, _, err := Load([]byte(bad)); err == nil || !strings.Contains(err.Error(), "intervall: unknown key") {
+		t.Errorf("an unknown key inside an anchor must be named: %v", err)
+	}
+}

@@ -69,6 +69,12 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" {
+				// `<<: *anchor` (or a list of them): the merged maps
+				// must fit this type too; explicit keys may override them.
+				w.walkMerge(v, t, path)
+				continue
+			}
 			p := join(path, k.Value)
 			if seen[k.Value] {
 				w.problems = append(w.problems, fmt.Sprintf("%s: duplicate key", p))
@@ -99,6 +105,28 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.problems = append(w.problems, fmt.Sprintf("%s: expected a single value, got %s", orRoot(path), describe(n)))
 		}
 	}
+}
+
+func (w *walker) walkMerge(v *yaml.Node, t reflect.Type, path string) {
+	if v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	if v.Kind == yaml.SequenceNode {
+		for _, c := range v.Content {
+			w.walkMerge(c, t, path)
+		}
+		return
+	}
+	// Lines inside an anchor belong to the anchor's own path; keep those.
+	saved := w.lines
+	w.lines = map[int]string{}
+	w.walk(v, t, path)
+	for line, p := range w.lines {
+		if _, ok := saved[line]; !ok {
+			saved[line] = p
+		}
+	}
+	w.lines = saved
 }
 
 func yamlFields(t reflect.Type) map[string]reflect.Type {
