@@ -121,7 +121,7 @@ func speakerConfig(m *Model, log *slog.Logger) bgp.Config {
 func peerConfigs(m *Model) []bgp.PeerConfig {
 	out := make([]bgp.PeerConfig, 0, len(m.BGP.Peers))
 	for _, p := range m.BGP.Peers {
-		out = append(out, bgp.PeerConfig{Address: p.Address, ASN: p.ASN, Port: p.Port, HoldTime: p.HoldTime})
+		out = append(out, bgp.PeerConfig{Address: p.Address, ASN: p.ASN, Port: p.Port, HoldTime: p.HoldTime, ConnectRetry: p.ConnectRetry})
 	}
 	return out
 }

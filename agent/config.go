@@ -40,11 +40,14 @@ type BGPConfig struct {
 
 // PeerConfig is one Route Server endpoint.
 type PeerConfig struct {
-	Address  string        `yaml:"address" json:"address"`
-	ASN      uint32        `yaml:"asn" json:"asn"`
-	Port     uint16        `yaml:"port" json:"port"`
-	HoldTime Duration      `yaml:"hold_time" json:"hold_time"`
-	BFD      PeerBFDConfig `yaml:"bfd" json:"bfd"`
+	Address  string   `yaml:"address" json:"address"`
+	ASN      uint32   `yaml:"asn" json:"asn"`
+	Port     uint16   `yaml:"port" json:"port"`
+	HoldTime Duration `yaml:"hold_time" json:"hold_time"`
+	// ConnectRetry is the pause between connection attempts; it bounds how
+	// fast a session comes back after a failure.
+	ConnectRetry Duration      `yaml:"connect_retry" json:"connect_retry"`
+	BFD          PeerBFDConfig `yaml:"bfd" json:"bfd"`
 }
 
 // PeerBFDConfig enables BFD on a peer; unset timers come from bfd.defaults.

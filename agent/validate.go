@@ -37,11 +37,12 @@ type BGPModel struct {
 
 // PeerModel is one validated peer.
 type PeerModel struct {
-	Address  netip.Addr
-	ASN      uint32
-	Port     uint16
-	HoldTime time.Duration
-	BFD      *BFDTimers // nil = BFD off for this peer
+	Address      netip.Addr
+	ASN          uint32
+	Port         uint16
+	HoldTime     time.Duration
+	ConnectRetry time.Duration
+	BFD          *BFDTimers // nil = BFD off for this peer
 }
 
 // BFDTimers are one BFD session's timers.
@@ -98,6 +99,7 @@ const (
 	defaultHTTPListen   = "127.0.0.1:9179"
 	defaultBGPPort      = 179
 	defaultHoldTime     = 90 * time.Second
+	defaultConnectRetry = 2 * time.Second
 	defaultBFDPort      = 3784
 	defaultBFDInterval  = 300 * time.Millisecond
 	defaultBFDMult      = 3
@@ -134,6 +136,7 @@ func (c *Config) ApplyDefaults() {
 		if p.HoldTime == 0 {
 			p.HoldTime = Duration(defaultHoldTime)
 		}
+		setDur(&p.ConnectRetry, defaultConnectRetry)
 		if p.BFD.Enabled {
 			setDur(&p.BFD.MinTx, d.MinTx.D())
 			setDur(&p.BFD.MinRx, d.MinRx.D())
@@ -284,7 +287,10 @@ func (c *Config) validateBGP(p *problems) BGPModel {
 	seen := map[netip.Addr]int{}
 	for i, pc := range b.Peers {
 		path := fmt.Sprintf("bgp.peers[%d]", i)
-		pm := PeerModel{ASN: pc.ASN, Port: pc.Port, HoldTime: pc.HoldTime.D()}
+		pm := PeerModel{ASN: pc.ASN, Port: pc.Port, HoldTime: pc.HoldTime.D(), ConnectRetry: pc.ConnectRetry.D()}
+		if c := pc.ConnectRetry.D(); c < time.Second || c > time.Hour || c%time.Second != 0 {
+			p.addf(path+".connect_retry", "%s: must be whole seconds between 1s and 1h", c)
+		}
 		pm.Address = parseAddr(p, path+".address", pc.Address, 4)
 		if pm.Address.IsValid() {
 			if j, dup := seen[pm.Address]; dup {
