@@ -161,9 +161,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	m := a.model
 	for _, p := range m.BGP.Peers {
 		if p.BFD != nil {
-			if err := a.bfd.AddSession(bfdSessionConfig(m, p)); err != nil {
+			if err := a.addBFDLocked(p); err != nil {
 				a.mu.Unlock()
-				return fmt.Errorf("bfd session to %s: %w", p.Address, err)
+				return err
 			}
 		}
 	}
@@ -379,26 +379,69 @@ func (a *Agent) watchBFD(ctx context.Context, events <-chan bfd.StateChange) {
 				return
 			}
 			a.metrics.bfdTransitions.WithLabelValues(ev.Peer.String(), ev.To.String()).Inc()
-			a.log.Info("bfd session", "peer", ev.Peer, "from", ev.From, "to", ev.To,
-				"local_diag", ev.LocalDiag, "remote_diag", ev.RemoteDiag)
-			if a.stopping.Load() || ev.From != bfd.StateUp || ev.To != bfd.StateDown {
-				continue
-			}
-			if ev.RemoteDiag == bfd.DiagAdministrativelyDown {
-				a.log.Info("bfd: peer signalled admin down; keeping the BGP session", "peer", ev.Peer)
-				continue
-			}
-			reason := "bfd down: " + ev.LocalDiag.String()
-			if err := a.speaker.ResetPeer(ev.Peer, reason, ev.At); err != nil {
-				a.log.Warn("bfd down: could not reset the BGP session", "peer", ev.Peer, "error", err)
-				continue
-			}
-			a.metrics.bgpResets.WithLabelValues(ev.Peer.String(), "bfd_down").Inc()
-			a.mu.Lock()
-			a.lastReset[ev.Peer] = fmt.Sprintf("%s at %s", reason, ev.At.UTC().Format(time.RFC3339Nano))
-			a.mu.Unlock()
+			a.onBFD(ev)
 		}
 	}
+}
+
+// onBFD applies one BFD state change to BGP.
+func (a *Agent) onBFD(ev bfd.StateChange) {
+	if a.stopping.Load() {
+		return
+	}
+	strict := a.strict()
+	if ev.To == bfd.StateUp {
+		if strict {
+			if err := a.speaker.HoldDown(ev.Peer, false, ""); err != nil {
+				a.log.Warn("bfd up: could not release the BGP session", "peer", ev.Peer, "error", err)
+			}
+		}
+		return
+	}
+	if ev.From != bfd.StateUp {
+		return
+	}
+	if ev.RemoteDiag == bfd.DiagAdministrativelyDown {
+		a.log.Info("bfd: peer signalled admin down; keeping the BGP session", "peer", ev.Peer)
+		return
+	}
+	reason := "bfd down: " + ev.LocalDiag.String()
+	var err error
+	label := "bfd_down"
+	if strict {
+		label = "bfd_strict"
+		err = a.speaker.HoldDown(ev.Peer, true, reason)
+	} else {
+		err = a.speaker.ResetPeer(ev.Peer, reason, ev.At)
+	}
+	if err != nil {
+		a.log.Warn("bfd down: could not reset the BGP session", "peer", ev.Peer, "error", err)
+		return
+	}
+	a.metrics.bgpResets.WithLabelValues(ev.Peer.String(), label).Inc()
+	a.mu.Lock()
+	a.lastReset[ev.Peer] = fmt.Sprintf("%s at %s", reason, ev.At.UTC().Format(time.RFC3339Nano))
+	a.mu.Unlock()
+}
+
+func (a *Agent) strict() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.model.BFDStrict
+}
+
+// addBFDLocked starts BFD to a peer; under bfd.strict the BGP session is
+// held down until that BFD session is Up. a.mu must be held.
+func (a *Agent) addBFDLocked(p PeerModel) error {
+	if a.model.BFDStrict {
+		if err := a.speaker.HoldDown(p.Address, true, "bfd.strict: waiting for BFD Up"); err != nil {
+			return fmt.Errorf("bfd.strict: hold %s: %w", p.Address, err)
+		}
+	}
+	if err := a.bfd.AddSession(bfdSessionConfig(a.model, p)); err != nil {
+		return fmt.Errorf("bfd session to %s: %w", p.Address, err)
+	}
+	return nil
 }
 
 // Drain withdraws one service (or all with name "") without touching the

@@ -88,7 +88,7 @@ func (a *Agent) reloadBFD(cur, next *Model) {
 			a.removeBFD(p.Address)
 		case p.BFD == nil:
 		case !existed || o.BFD == nil:
-			if err := a.bfd.AddSession(bfdSessionConfig(next, p)); err != nil {
+			if err := a.addBFDLocked(p); err != nil {
 				a.log.Error("reload: bfd session not added", "peer", p.Address, "error", err)
 			}
 		case *o.BFD != *p.BFD:
@@ -109,6 +109,11 @@ func (a *Agent) reloadBFD(cur, next *Model) {
 func (a *Agent) removeBFD(peer netip.Addr) {
 	if err := a.bfd.RemoveSession(peer); err != nil {
 		a.log.Warn("reload: bfd session not removed", "peer", peer, "error", err)
+	}
+	if a.model.BFDStrict {
+		if err := a.speaker.HoldDown(peer, false, ""); err != nil {
+			a.log.Warn("reload: bgp session not released", "peer", peer, "error", err)
+		}
 	}
 }
 

@@ -30,6 +30,7 @@ type PeerStatus struct {
 	PrefixesReceived   uint64     `json:"prefixes_received"`
 	LastReason         string     `json:"last_reason,omitempty"`
 	LastBFDReset       string     `json:"last_bfd_reset,omitempty"`
+	HeldDown           string     `json:"held_down,omitempty"`
 	BFD                *BFDStatus `json:"bfd,omitempty"`
 }
 
@@ -100,6 +101,9 @@ func (a *Agent) Status() Status {
 			Address: p.Address.String(), ASN: p.ASN, State: p.State,
 			PrefixesAdvertised: p.Advertised, PrefixesReceived: p.Received,
 			LastReason: p.LastReason, LastBFDReset: resets[p.Address],
+		}
+		if why, held := a.speaker.Held(p.Address); held {
+			ps.HeldDown = why
 		}
 		if !p.EstablishedSince.IsZero() {
 			t := p.EstablishedSince

@@ -169,7 +169,7 @@ func (s *Speaker) apiPeer(p PeerConfig) *api.Peer {
 		}})
 	}
 	return &api.Peer{
-		Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN},
+		Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, AdminDown: s.held[p.Address] != ""},
 		Transport: &api.Transport{
 			LocalAddress: s.cfg.LocalAddress.String(),
 			RemotePort:   uint32(p.Port),

@@ -51,6 +51,7 @@ type Speaker struct {
 	applied   map[netip.Prefix]appliedPath
 	wantPeers map[netip.Addr]PeerConfig
 	havePeers map[netip.Addr]PeerConfig
+	held      map[netip.Addr]string // peers held administratively down, with why
 
 	mu    sync.Mutex // guards the fields below; never held while calling GoBGP
 	phase phase
@@ -93,6 +94,7 @@ func New(cfg Config) (*Speaker, error) {
 		applied:    map[netip.Prefix]appliedPath{},
 		wantPeers:  map[netip.Addr]PeerConfig{},
 		havePeers:  map[netip.Addr]PeerConfig{},
+		held:       map[netip.Addr]string{},
 		rt:         map[netip.Addr]*peerRuntime{},
 		subs:       map[*subscription]struct{}{},
 		reasons:    map[string][]capturedReason{},

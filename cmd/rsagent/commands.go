@@ -162,7 +162,11 @@ func printStatus(w io.Writer, st agent.Status) error {
 		if p.UptimeSeconds > 0 {
 			up = (time.Duration(p.UptimeSeconds) * time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", p.Address, p.ASN, p.State, up,
+		state := p.State
+		if p.HeldDown != "" {
+			state += " (held: " + p.HeldDown + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", p.Address, p.ASN, state, up,
 			p.PrefixesAdvertised, p.PrefixesReceived, bfdState, tx, detect, diag)
 	}
 	fmt.Fprintln(tw)

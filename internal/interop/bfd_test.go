@@ -218,3 +218,39 @@ func runBFDScenario(t *testing.T, agentNS *netns.NS, agentIf string, peer routeP
 		}
 	})
 }
+
+// TestBFDStrictHoldsBGPDown: with bfd.strict and a peer that runs no BFD,
+// the BGP session must never come up; without strict it does (FRR #4133:
+// BFD that never came Up does not hold BGP down by default).
+func TestBFDStrictHoldsBGPDown(t *testing.T) {
+	netns.Require(t, append(netns.BIRDBinaries(), "nft")...)
+	t.Parallel()
+	agentNS, peerNS, _, _ := linkAgentAndPeer(t)
+	bird := birdPeer{netns.StartBIRD(t, peerNS, netns.BIRDConfig{
+		ASN: peerASN, RouterID: peerAddr,
+		Neighbors: []netns.BIRDNeighbor{{Addr: agentAddr, ASN: agentASN, Passive: true}},
+	})}
+	strict := strings.Replace(bfdConfig, "services:", "bfd: {strict: true}\nservices:", 1)
+	a := startAgent(t, agentNS, strict)
+	netns.WaitFor(t, 10*time.Second, "status to show the hold", func() error {
+		if st := a.status(); st.Peers[0].HeldDown == "" {
+			return fmt.Errorf("peer not held: %+v", st.Peers[0])
+		}
+		return nil
+	})
+	time.Sleep(4 * time.Second) // observation window: the connect retry is 1s
+	if err := bird.Established(); err == nil {
+		t.Fatal("BGP came up under bfd.strict although BFD never did")
+	}
+	if v := a.metric(fmt.Sprintf(`rsagent_bgp_session_transitions_total{peer="%s",to="established"}`, peerAddr)); v != 0 {
+		t.Fatalf("BGP was established %v times under bfd.strict", v)
+	}
+
+	// The same config without strict: BGP comes up although BFD never does.
+	a.signal(syscall.SIGTERM)
+	if err := a.proc.Wait(10 * time.Second); err != nil {
+		t.Fatalf("rsagent did not exit: %v", err)
+	}
+	startAgent(t, agentNS, bfdConfig)
+	netns.WaitFor(t, 15*time.Second, "BGP Established without strict", bird.Established)
+}
