@@ -153,6 +153,11 @@ func (s *Speaker) withdrawAllLocked(ctx context.Context, srv *server.BgpServer) 
 	if len(s.applied) == 0 {
 		return nil
 	}
+	// The target below counts UPDATEs written after this point. UPDATEs
+	// still queued from before (a session that just came up) would satisfy
+	// it before the withdrawal leaves, so wait (briefly) until each peer's
+	// sent counter has stopped moving.
+	s.waitUpdatesQuiet(ctx, srv, 250*time.Millisecond)
 	type target struct{ updates uint64 }
 	targets := map[string]target{}
 	err := srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
@@ -208,4 +213,30 @@ func (s *Speaker) withdrawAllLocked(ctx context.Context, srv *server.BgpServer) 
 		}
 	}
 	return nil
+}
+
+// waitUpdatesQuiet polls every peer's sent-UPDATE counter until two reads
+// 20 ms apart agree, or limit passes.
+func (s *Speaker) waitUpdatesQuiet(ctx context.Context, srv *server.BgpServer, limit time.Duration) {
+	read := func() map[string]uint64 {
+		m := map[string]uint64{}
+		_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+			m[p.GetState().GetNeighborAddress()] = p.GetState().GetMessages().GetSent().GetUpdate()
+		})
+		return m
+	}
+	deadline := time.Now().Add(limit)
+	prev := read()
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		cur := read()
+		if maps.Equal(prev, cur) {
+			return
+		}
+		prev = cur
+	}
 }

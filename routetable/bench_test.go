@@ -1,0 +1,98 @@
+package routetable
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rsagent/rsagent/internal/vpcsim"
+)
+
+// failoverFixture is 26 routes copied into 4 custom tables, in step, with a
+// warm propagation cache; then every main-table route fails over to the
+// other ENI, so the next pass must replace 104 routes.
+func failoverFixture(b *testing.B, server vpcsim.Options, cfg func(*Config)) (*fixture, *Reconciler) {
+	b.Helper()
+	f := newFixture(b, fixtureOptions{customTables: 4, routes: 26, copiesOn: true, server: server})
+	for _, d := range f.dests {
+		must(b, f.vpc.PutRoute(f.main, vpcsim.Route{Destination: d, NetworkInterface: f.enis[1], Origin: vpcsim.OriginAdvertisement}))
+	}
+	c := Config{VPCID: testVPC, Interval: time.Hour}
+	if cfg != nil {
+		cfg(&c)
+	}
+	r, err := NewReconciler(f.api, c)
+	must(b, err)
+	if res, err := r.RunOnce(b.Context()); err != nil || res.Result != "ok" {
+		b.Fatalf("warm-up pass: %v %+v", err, res)
+	}
+	for _, d := range f.dests {
+		must(b, f.vpc.PutRoute(f.main, vpcsim.Route{Destination: d, NetworkInterface: f.enis[0], Origin: vpcsim.OriginAdvertisement}))
+	}
+	f.srv.ResetLog()
+	return f, r
+}
+
+func benchFailover(b *testing.B, server vpcsim.Options, cfg func(*Config), goal string, goalSeconds float64) {
+	var total time.Duration
+	throttled := 0
+	for range b.N {
+		b.StopTimer()
+		f, r := failoverFixture(b, server, cfg)
+		b.StartTimer()
+		start := time.Now()
+		res, err := r.RunOnce(b.Context())
+		total += time.Since(start)
+		b.StopTimer()
+		if err != nil || len(res.Changes) != 104 {
+			b.Fatalf("pass: %v, %d changes", err, len(res.Changes))
+		}
+		must(b, f.converged(f.enis[0]))
+		for _, req := range f.srv.Log() {
+			if req.Code == vpcsim.CodeRequestLimitExceeded {
+				throttled++
+			}
+		}
+		b.StartTimer()
+	}
+	secs := total.Seconds() / float64(b.N)
+	b.ReportMetric(secs, "s/pass")
+	b.ReportMetric(float64(throttled)/float64(b.N), "throttled/pass")
+	b.Logf("104 replacements: %.3f s per pass, %d RequestLimitExceeded; goal: %s (≤ %.3f s, 0 throttled); AWS Sync Routes: 4 s",
+		secs, throttled, goal, goalSeconds)
+}
+
+// BenchmarkFailover104DefaultBuckets: EC2's default mutating bucket
+// (50, 5/s) and 50 ms per request. The bound is (104 − 50) / 5 = 10.8 s.
+func BenchmarkFailover104DefaultBuckets(b *testing.B) {
+	benchFailover(b, vpcsim.Options{Faults: vpcsim.Faults{Latency: 50 * time.Millisecond}}, nil,
+		"≤ 1.05 × bucket bound (104 − 50) / 5 s", 1.05*10.8)
+}
+
+// BenchmarkFailover104RaisedBucket: the mutating bucket raised to 200, on
+// EC2 and client-side. One describe and one write round trip remain.
+func BenchmarkFailover104RaisedBucket(b *testing.B) {
+	latency := 50 * time.Millisecond
+	benchFailover(b, vpcsim.Options{Mutating: vpcsim.Bucket{Size: 200, RefillPerSecond: 5}, Faults: vpcsim.Faults{Latency: latency}},
+		func(c *Config) { c.MutatingBurst = 200 }, "≤ 3 API round trips of 50 ms + overhead", 3*latency.Seconds())
+}
+
+// BenchmarkIdlePass counts the EC2 calls of a pass with nothing to do.
+func BenchmarkIdlePass(b *testing.B) {
+	f := newFixture(b, fixtureOptions{customTables: 4, routes: 26})
+	r, err := NewReconciler(f.api, Config{VPCID: testVPC})
+	must(b, err)
+	if _, err := r.RunOnce(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	f.srv.ResetLog()
+	b.ResetTimer()
+	for range b.N {
+		if res, err := r.RunOnce(b.Context()); err != nil || res.Result != "ok" {
+			b.Fatalf("idle pass: %v %+v", err, res)
+		}
+	}
+	b.StopTimer()
+	calls := float64(len(f.srv.Log())) / float64(b.N)
+	b.ReportMetric(calls, "calls/pass")
+	b.Logf("idle pass: %.2f EC2 calls per pass; goal: exactly 1", calls)
+}
