@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rsagent/rsagent/internal/vpcsim"
+)
+
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestAgentRunsTheReconcilerAndTheSyncRoutesAPI runs a whole agent with a
+// reconcile section against the EC2 emulator on loopback: the real SDK on
+// the wire, static credentials, never AWS.
+func TestAgentRunsTheReconcilerAndTheSyncRoutesAPI(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+
+	vpc := vpcsim.NewVPC("vpc-0123456789abcdef0", netip.MustParsePrefix("10.0.0.0/16"))
+	custom := vpc.AddRouteTable()
+	eniA := vpc.AddNetworkInterface(netip.MustParseAddr("10.0.1.10"))
+	eniB := vpc.AddNetworkInterface(netip.MustParseAddr("10.0.2.10"))
+	dst := netip.MustParsePrefix("203.0.113.10/32")
+	put := func(eni, ip string) {
+		if err := vpc.PutRoute(vpc.MainTableID(), vpcsim.Route{Destination: dst, NetworkInterface: eni,
+			IPAddress: ip, Origin: vpcsim.OriginAdvertisement, State: "active"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(eniA, "10.0.1.10")
+	srv := vpcsim.NewServer(vpc, vpcsim.Options{})
+	url, err := srv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte("0123456789abcdef-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	maint := filepath.Join(dir, "maintenance")
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+	cfg := fmt.Sprintf(`
+bgp:
+  asn: 65010
+  local_address: 127.0.0.1
+  grpc_listen: ""
+  peers:
+    - {address: 127.0.0.2, asn: 65000, port: %d}
+bfd: {port: %d}
+services:
+  - name: voice
+    prefixes: [203.0.113.10/32]
+    maintenance_file: %s
+    health: {interval: 200ms, rise: 1, fall: 1}
+reconcile:
+  region: us-east-1
+  vpc_id: vpc-0123456789abcdef0
+  endpoint: %s
+  interval: 1h
+http:
+  listen: %s
+  api_key_file: %s
+`, freeLoopbackPort(t), freeLoopbackPort(t), maint, url, httpAddr, keyFile)
+	_, m, err := Load([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+
+	customENI := func() string {
+		tbl, _ := vpc.Table(custom)
+		r, _ := tbl.Route(dst)
+		return r.NetworkInterface
+	}
+	waitFor(t, 10*time.Second, "the first pass to copy the route", func() error {
+		if got := customENI(); got != eniA {
+			return fmt.Errorf("custom table has %q", got)
+		}
+		return nil
+	})
+
+	// Route Server fails over; the interval is 1h, so only a trigger (our
+	// own advertisement changing: the service goes into maintenance) can
+	// copy it now.
+	put(eniB, "10.0.2.10")
+	if err := os.WriteFile(maint, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the triggered pass to copy the failover", func() error {
+		if got := customENI(); got != eniB {
+			return fmt.Errorf("custom table has %q", got)
+		}
+		return nil
+	})
+
+	// The Sync Routes API is mounted on the agent's HTTP server.
+	patch := func(key, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPatch, "http://"+httpAddr+"/vpcs/vpc-0123456789abcdef0/route-tables/"+vpc.MainTableID(), strings.NewReader(body))
+		req.Header.Set("X-API-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	before := len(srv.Mutations())
+	if code, body := patch("wrong-key-wrong-key", `{"destination-cidr-block": "203.0.113.10/32"}`); code != http.StatusForbidden {
+		t.Errorf("wrong key: %d %s", code, body)
+	}
+	if code, body := patch("0123456789abcdef-key", `{"destination-cidr-block": "203.0.113.10/32", "extra": 1}`); code != http.StatusBadRequest {
+		t.Errorf("extra property: %d %s", code, body)
+	}
+	if n := len(srv.Mutations()); n != before {
+		t.Errorf("refused requests wrote %d routes", n-before)
+	}
+	metrics := get(t, "http://"+httpAddr+"/metrics")
+	for _, want := range []string{`rsagent_reconcile_runs_total{result="changed"}`, `rsagent_ec2_requests_total{code="ok",operation="DescribeRouteTables"}`, `rsagent_reconcile_changes_total{action="create"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if st := a.Status(); st.Reconcile == nil || st.Reconcile.Passes < 2 {
+		t.Errorf("status does not show the reconciler: %+v", st.Reconcile)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting %v for %s: %v", timeout, what, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
