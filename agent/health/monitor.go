@@ -152,8 +152,8 @@ func (m *Monitor) CheckNow() {
 
 // Run runs rounds until ctx ends, then returns nil; it returns an error only
 // if the spec is invalid or Run is already running. The first round starts
-// at once; the next starts Interval (up, down, disabled) or FastInterval
-// (init, rising, falling) after the start of the previous one, or as soon as
+// at once; the next starts Interval (up, disabled) or FastInterval (init,
+// rising, falling, down) after the start of the previous one, or as soon as
 // it ends if it took longer. A round cut short by ctx is not judged, so
 // shutting down never reports a spurious failure.
 func (m *Monitor) Run(ctx context.Context) error {
@@ -179,8 +179,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
+		// A down service is probed at the fast interval too, so that its
+		// recovery is announced within rise × fast_interval.
 		delay := m.spec.Interval
-		if state == StateInit || state == StateRising || state == StateFalling {
+		if state == StateInit || state == StateRising || state == StateFalling || state == StateDown {
 			delay = m.spec.FastInterval
 		}
 		timer.Reset(time.Until(start.Add(delay)))

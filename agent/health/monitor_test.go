@@ -167,18 +167,20 @@ func TestMonitorTiming(t *testing.T) {
 			// 3.0 falling, 3.5 still falling, 4.0 down: withdrawn 2.5s after breaking.
 			advanceTo(rec, 4500*ms)
 			check.set(nil, false)
-			// Down uses the slow interval: 6.0 rising, 6.5, 7.0 up.
-			advanceTo(rec, 8*time.Second)
+			// Down is probed at the fast interval: the round at 4.5 still
+			// failed, 5.0 rising, 5.5, 6.0 up — rise × fast_interval after
+			// the fix.
+			advanceTo(rec, 7*time.Second)
 			rec.assert(t,
 				step{0, StateInit, StateRising},
 				step{1000 * ms, StateRising, StateUp},
 				step{3000 * ms, StateUp, StateFalling},
 				step{4000 * ms, StateFalling, StateDown},
-				step{6000 * ms, StateDown, StateRising},
-				step{7000 * ms, StateRising, StateUp},
+				step{5000 * ms, StateDown, StateRising},
+				step{6000 * ms, StateRising, StateUp},
 			)
-			if got := check.callCount(); got != 9 {
-				t.Errorf("check ran %d times, want 9 (rounds at 0, .5, 1, 3, 3.5, 4, 6, 6.5, 7s; the next is at 9s)", got)
+			if got := check.callCount(); got != 10 {
+				t.Errorf("check ran %d times, want 10 (rounds at 0, .5, 1, 3, 3.5, 4, 4.5, 5, 5.5, 6s; the next is at 8s)", got)
 			}
 			if st := m.Status(); st.State != StateUp || !st.Healthy || st.Counters.Passes != 3 {
 				t.Errorf("status = %+v, want up, healthy, 3 passes", st)
@@ -237,8 +239,9 @@ func TestMonitorTiming(t *testing.T) {
 			stuck := &stubbornCheck{release: make(chan struct{})}
 			m, rec, stop := startMonitor(t, bubbleSpec(stuck))
 			defer stop()
-			// Judged at timeout + grace = 1.5s; the round at 2.0 finds it
-			// still running and fails at once without starting another.
+			// Judged at timeout + grace = 1.5s; the rounds after it (down
+			// probes at the fast interval) find it still running and fail
+			// at once without starting another.
 			advanceTo(rec, 2500*ms)
 			st := m.Status()
 			if st.State != StateDown || !strings.Contains(st.Reason, "previous run has not returned") {
@@ -248,8 +251,8 @@ func TestMonitorTiming(t *testing.T) {
 				t.Errorf("started %d times, want 1", got)
 			}
 			close(stuck.release)
-			advanceTo(rec, 4200*ms) // 4.0 runs it again and it passes
-			rec.assert(t, step{1500 * ms, StateInit, StateDown}, step{4000 * ms, StateDown, StateRising})
+			advanceTo(rec, 3200*ms) // 3.0 runs it again and it passes
+			rec.assert(t, step{1500 * ms, StateInit, StateDown}, step{3000 * ms, StateDown, StateRising})
 			if got := stuck.callCount(); got != 2 {
 				t.Errorf("started %d times, want 2", got)
 			}

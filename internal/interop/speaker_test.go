@@ -163,9 +163,8 @@ func runSpeakerScenario(t *testing.T, agentNS *netns.NS, peer routePeer, resetFr
 		}
 		voiceTarget.Start()
 		took = waitRoute(t, peer, voicePrefix, 10*time.Second, "voice back", present)
-		// From down the next round comes within one interval, then rise-1
-		// fast rounds.
-		goal = interval + (rise-1)*fastInterval + time.Second
+		// A down service is probed at the fast interval: rise rounds.
+		goal = rise*fastInterval + time.Second
 		t.Logf("health restored -> announced at the peer: %v (goal <= %v)", took.Round(time.Millisecond), goal)
 		if took > goal {
 			t.Errorf("re-announcement took %v, goal %v", took, goal)
