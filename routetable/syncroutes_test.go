@@ -24,10 +24,9 @@ type syncFixture struct {
 }
 
 var (
-	syncDst       = netip.MustParsePrefix("198.51.100.0/25")
-	blackholeDst  = netip.MustParsePrefix("198.51.100.128/26")
-	gatewayDst    = netip.MustParsePrefix("198.51.100.192/27")
-	propagatedDst = netip.MustParsePrefix("203.0.113.1/32")
+	syncDst      = netip.MustParsePrefix("198.51.100.0/25")
+	blackholeDst = netip.MustParsePrefix("198.51.100.128/26")
+	gatewayDst   = netip.MustParsePrefix("198.51.100.192/27")
 )
 
 func newSyncFixture(t *testing.T, mod func(*SyncRoutesConfig)) *syncFixture {
