@@ -65,7 +65,6 @@ type monitorHandle struct {
 	mon    *health.Monitor
 	model  ServiceModel
 	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 // New builds an agent from a validated model. It starts nothing.
@@ -84,6 +83,11 @@ func New(m *Model, opts Options) (*Agent, error) {
 		monitors:  map[string]*monitorHandle{},
 		states:    map[string]health.State{},
 		lastReset: map[netip.Addr]string{},
+	}
+	for _, s := range m.Services {
+		if _, err := healthSpec(s); err != nil {
+			return nil, err
+		}
 	}
 	sp, err := bgp.New(speakerConfig(m, a.log))
 	if err != nil {
@@ -139,6 +143,15 @@ func bfdSessionConfig(m *Model, p PeerModel) bfd.SessionConfig {
 // otherwise keep our routes for minutes after a session merely dropped.
 func (a *Agent) Run(ctx context.Context) error {
 	a.started = time.Now()
+	m := a.modelSnapshot()
+	// Bind first: a port in use is a start error, before anything runs.
+	var srv *httpServer
+	if m.HTTP.Listen != "" {
+		var err error
+		if srv, err = a.newHTTPServer(m); err != nil {
+			return err
+		}
+	}
 	// Components run on a context that outlives ctx, so that the shutdown
 	// sequence below can still use them.
 	compCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))
@@ -152,38 +165,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	bfdEvents, unsubBFD := a.bfd.Subscribe()
 	defer unsubBFD()
 
+	// BFD sessions (and bfd.strict holds) and the first advertisement set
+	// are in place before the speaker makes its first connection.
+	a.mu.Lock()
+	err := a.startLocked()
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	g.Go(func() error { return a.speaker.Run(gctx) })
 	g.Go(func() error { return a.bfd.Run(gctx) })
 	g.Go(func() error { a.watchBGP(gctx, bgpEvents); return nil })
 	g.Go(func() error { a.watchBFD(gctx, bfdEvents); return nil })
-
-	a.mu.Lock()
-	m := a.model
-	for _, p := range m.BGP.Peers {
-		if p.BFD != nil {
-			if err := a.addBFDLocked(p); err != nil {
-				a.mu.Unlock()
-				return err
-			}
-		}
-	}
-	for _, s := range m.Services {
-		if err := a.startMonitorLocked(s); err != nil {
-			a.mu.Unlock()
-			return err
-		}
-	}
-	a.applyAdvertsLocked()
-	a.mu.Unlock()
-
 	if a.rec != nil {
 		g.Go(func() error { return a.rec.run(gctx) })
 	}
-	if m.HTTP.Listen != "" {
-		srv, err := a.newHTTPServer(m)
-		if err != nil {
-			return err
-		}
+	if srv != nil {
 		g.Go(func() error { return srv.run(gctx) })
 	}
 	a.ready.Store(true)
@@ -197,17 +194,37 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.stopping.Store(true)
 	a.shutdown(ctx)
 	stopComponents()
-	a.mu.Lock()
-	for _, h := range a.monitors {
-		h.cancel()
-	}
-	a.mu.Unlock()
 	monitors.Wait()
-	err := g.Wait()
+	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return err
+}
+
+func (a *Agent) modelSnapshot() *Model {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.model
+}
+
+// startLocked adds the BFD sessions and starts the health monitors. a.mu
+// must be held.
+func (a *Agent) startLocked() error {
+	for _, p := range a.model.BGP.Peers {
+		if p.BFD != nil {
+			if err := a.addBFDLocked(p); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range a.model.Services {
+		if err := a.startMonitorLocked(s); err != nil {
+			return err
+		}
+	}
+	a.applyAdvertsLocked()
+	return nil
 }
 
 func (a *Agent) shutdown(ctx context.Context) {
@@ -230,7 +247,7 @@ func (a *Agent) startMonitorLocked(s ServiceModel) error {
 	}
 	mon := health.NewMonitor(spec, health.WithLogger(a.log.With("component", "health")), health.WithTransitions(a.onHealth))
 	ctx, cancel := context.WithCancel(rs.ctx)
-	h := &monitorHandle{mon: mon, model: s, cancel: cancel, done: make(chan struct{})}
+	h := &monitorHandle{mon: mon, model: s, cancel: cancel}
 	a.monitors[s.Name] = h
 	a.states[s.Name] = health.StateInit
 	a.metrics.serviceHealthy.WithLabelValues(s.Name).Set(0)
@@ -238,7 +255,6 @@ func (a *Agent) startMonitorLocked(s ServiceModel) error {
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
-		defer close(h.done)
 		if err := mon.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			a.log.Error("health monitor stopped", "service", s.Name, "error", err)
 		}
