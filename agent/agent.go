@@ -75,6 +75,9 @@ func New(m *Model, opts Options) (*Agent, error) {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 2 * time.Second
 	}
+	if m.ReconcileOnly {
+		return nil, &ConfigError{Problems: []string{"bgp: this config has only a reconcile section; run it with `rsagent reconcile`, or add bgp and services for `rsagent run`"}}
+	}
 	a := &Agent{
 		log:       opts.Logger,
 		opts:      opts,
@@ -219,7 +222,7 @@ func (a *Agent) startLocked() error {
 		}
 	}
 	for _, s := range a.model.Services {
-		if err := a.startMonitorLocked(s); err != nil {
+		if err := a.startMonitorLocked(s, false); err != nil {
 			return err
 		}
 	}
@@ -238,14 +241,18 @@ func (a *Agent) shutdown(ctx context.Context) {
 	a.log.Info("shutdown: withdrawals sent, sessions closed", "took", time.Since(start).Round(time.Millisecond))
 }
 
-// startMonitorLocked starts a health monitor for s. a.mu must be held.
-func (a *Agent) startMonitorLocked(s ServiceModel) error {
+// startMonitorLocked starts a health monitor for s, drained if asked. a.mu
+// must be held.
+func (a *Agent) startMonitorLocked(s ServiceModel, drained bool) error {
 	rs := a.run.Load()
 	spec, err := healthSpec(s)
 	if err != nil {
 		return err
 	}
 	mon := health.NewMonitor(spec, health.WithLogger(a.log.With("component", "health")), health.WithTransitions(a.onHealth))
+	if drained {
+		mon.SetDrained(true)
+	}
 	ctx, cancel := context.WithCancel(rs.ctx)
 	h := &monitorHandle{mon: mon, model: s, cancel: cancel}
 	a.monitors[s.Name] = h

@@ -47,16 +47,19 @@ func (a *Agent) newHTTPServer(m *Model) (*httpServer, error) {
 	if a.rec != nil && key != nil {
 		mux.Handle(syncRoutesPattern, a.rec.syncRoutesHandler(key))
 	}
-	ln, err := net.Listen("tcp", m.HTTP.Listen)
+	return listenHTTP(m.HTTP.Listen, mux)
+}
+
+func listenHTTP(addr string, h http.Handler) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("http.listen %s: %w", m.HTTP.Listen, err)
+		return nil, fmt.Errorf("http.listen %s: %w", addr, err)
 	}
 	return &httpServer{ln: ln, srv: &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		ErrorLog:          nil,
 	}}, nil
 }
 

@@ -64,8 +64,8 @@ func newMetrics(version string) *metrics {
 	m.serviceTransitions = cv("service_transitions_total", "Service health state changes, by the state entered.", "service", "to")
 	m.prefixAdvertised = gv("prefix_advertised", "1 while the prefix is in the set handed to BGP (healthy or de-preferred), 0 while withdrawn.", "service", "prefix")
 
-	m.reconcileRuns = cv("reconcile_runs_total", "Reconcile passes, by result (ok, error, dry_run).", "result")
-	m.reconcileChanges = cv("reconcile_changes_total", "Route changes made (or planned in dry-run) by the reconciler, by action (create, replace, delete).", "action")
+	m.reconcileRuns = cv("reconcile_runs_total", "Reconcile passes, by result: ok (nothing to do), changed, error.", "result")
+	m.reconcileChanges = cv("reconcile_changes_total", "Route changes made by the reconciler, by action (create, replace, delete); dry-run plans are not counted.", "action")
 	m.reconcileDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "rsagent", Name: "reconcile_duration_seconds",
 		Help: "Duration of reconcile passes.", Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30, 60}})
 	f(m.reconcileDuration)

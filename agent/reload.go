@@ -44,14 +44,16 @@ func (a *Agent) Reload(next *Model) error {
 		delete(oldSvc, s.Name)
 		switch {
 		case !ok:
-			if err := a.startMonitorLocked(s); err != nil {
+			if err := a.startMonitorLocked(s, false); err != nil {
 				return err
 			}
 			a.log.Info("reload: service added", "service", s.Name)
 		case !reflect.DeepEqual(old.Health, s.Health) || old.MaintenanceFile != s.MaintenanceFile:
-			// New checks: the old verdict says nothing about them.
+			// New checks: the old verdict says nothing about them. An
+			// operator's drain stays.
+			drained := a.monitors[s.Name].mon.Status().Drained
 			a.stopMonitorLocked(s.Name)
-			if err := a.startMonitorLocked(s); err != nil {
+			if err := a.startMonitorLocked(s, drained); err != nil {
 				return err
 			}
 			a.log.Info("reload: service health checks changed; re-evaluating", "service", s.Name)

@@ -16,13 +16,16 @@ import (
 
 // Model is a validated configuration in the types the components need.
 type Model struct {
-	BGP       BGPModel
-	BFDPort   int
-	BFDStrict bool
-	Services  []ServiceModel
-	Reconcile *ReconcileModel
-	HTTP      HTTPModel
-	Log       LogConfig
+	// ReconcileOnly is set for a config without bgp and services: it runs
+	// with `rsagent reconcile` only.
+	ReconcileOnly bool
+	BGP           BGPModel
+	BFDPort       int
+	BFDStrict     bool
+	Services      []ServiceModel
+	Reconcile     *ReconcileModel
+	HTTP          HTTPModel
+	Log           LogConfig
 }
 
 // BGPModel is the validated `bgp` section.
@@ -234,7 +237,13 @@ func (c *Config) Validate() (*Model, error) {
 	var p problems
 	m := &Model{BFDPort: c.BFD.Port, BFDStrict: c.BFD.Strict, Log: c.Log}
 
-	m.BGP = c.validateBGP(&p)
+	// A config with only a reconcile section is a standalone reconciler
+	// (`rsagent reconcile` on a host without BGP); `rsagent run` refuses it.
+	if c.Reconcile != nil && c.BGP.ASN == 0 && c.BGP.LocalAddress == "" && len(c.BGP.Peers) == 0 && len(c.Services) == 0 {
+		m.ReconcileOnly = true
+	} else {
+		m.BGP = c.validateBGP(&p)
+	}
 	if c.BFD.Port < 1 || c.BFD.Port > 65535 {
 		p.addf("bfd.port", "%d is not a port (1..65535)", c.BFD.Port)
 	}

@@ -149,7 +149,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	err = errors.Join(s.applyPeersLocked(srv), s.applyAdvertisementsLocked(srv))
 	s.opMu.Unlock()
 	if err != nil {
-		s.log.Warn("bgp initial state not fully applied; retrying", "err", err, "retry_interval", retryInterval)
+		s.log.Warn("bgp initial state not fully applied; retrying", "error", err, "retry_interval", retryInterval)
 	}
 	s.log.Info("bgp speaker started", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID,
 		"local_address", s.cfg.LocalAddress, "grpc_listen", s.cfg.GRPCListen)
@@ -172,7 +172,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultDrainTimeout)
 			defer cancel()
 			if err := s.drain(dctx, srv); err != nil {
-				s.log.Warn("bgp drain incomplete", "err", err)
+				s.log.Warn("bgp drain incomplete", "error", err)
 				s.mu.Lock()
 				s.drainErr = err
 				s.mu.Unlock()
@@ -189,7 +189,7 @@ func (s *Speaker) retryPending(srv *server.BgpServer) {
 		return
 	}
 	if err := errors.Join(s.applyPeersLocked(srv), s.applyAdvertisementsLocked(srv)); err != nil {
-		s.log.Warn("bgp retry of pending changes failed", "err", err)
+		s.log.Warn("bgp retry of pending changes failed", "error", err)
 	}
 }
 

@@ -270,12 +270,18 @@ func newReconcileCmd() *cobra.Command {
 			log, _ := newLogger(cmd.ErrOrStderr(), m)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
+			if !once {
+				if err := agent.RunReconciler(ctx, m, log, dry); err != nil {
+					if agent.IsConfigError(err) {
+						return usageErr(err)
+					}
+					return &exitError{code: 1, err: err}
+				}
+				return nil
+			}
 			rec, err := agent.NewReconciler(ctx, m.Reconcile, log, dry)
 			if err != nil {
 				return err
-			}
-			if !once {
-				return rec.Run(ctx)
 			}
 			res, err := rec.RunOnce(ctx)
 			if out == "json" {

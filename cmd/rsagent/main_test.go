@@ -153,3 +153,14 @@ func TestReconcileOnceDryRun(t *testing.T) {
 		t.Errorf("reconcile without a reconcile section: exit %d, want 2", code)
 	}
 }
+
+func TestAReconcileOnlyConfigRunsOnlyWithReconcile(t *testing.T) {
+	cfg := writeFile(t, "r.yaml", "reconcile: {region: us-east-1, vpc_id: vpc-0123456789abcdef0}\nhttp: {listen: \"\"}\n")
+	if out, errOut, code := execute(t, "config", "check", "-c", cfg); code != 0 {
+		t.Fatalf("config check: exit %d\n%s%s", code, out, errOut)
+	}
+	_, errOut, code := execute(t, "run", "-c", cfg)
+	if code != 2 || !strings.Contains(errOut, "rsagent reconcile") {
+		t.Fatalf("run with a reconcile-only config: exit %d, want 2 pointing at rsagent reconcile\n%s", code, errOut)
+	}
+}

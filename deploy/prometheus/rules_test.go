@@ -5,6 +5,7 @@ package prometheus_test
 import (
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -36,4 +37,46 @@ func TestPromtool(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every alert's runbook_url must land on a heading of docs/runbook.md.
+func TestRunbookAnchorsExist(t *testing.T) {
+	rules, err := os.ReadFile("rsagent-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runbook, err := os.ReadFile("../../docs/runbook.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(runbook), "\n") {
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			anchors[githubAnchor(h)] = true
+		}
+	}
+	urls := regexp.MustCompile(`runbook_url: "?[^"#\s]*docs/runbook\.md#([a-z0-9-]+)`).FindAllStringSubmatch(string(rules), -1)
+	if len(urls) < 8 {
+		t.Fatalf("found %d runbook URLs in the rules, want one per alert (8)", len(urls))
+	}
+	for _, u := range urls {
+		if !anchors[u[1]] {
+			t.Errorf("runbook_url anchor #%s has no heading in docs/runbook.md", u[1])
+		}
+	}
+}
+
+// githubAnchor is how GitHub turns a heading into a fragment: lower case,
+// punctuation dropped, spaces to hyphens.
+func githubAnchor(h string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(h)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteRune('-')
+		}
+	}
+	return b.String()
 }
