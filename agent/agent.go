@@ -97,7 +97,14 @@ func New(m *Model, opts Options) (*Agent, error) {
 		return nil, &ConfigError{Problems: []string{"bgp: " + err.Error()}}
 	}
 	a.speaker = sp
-	a.bfd = bfd.NewManager(bfd.ManagerConfig{Port: m.BFDPort, Logger: a.log.With("component", "bfd")})
+	// BFD listens on the session source only: BFD comes from the Route
+	// Server endpoints to our ENI address, and several agents (the lab's HA
+	// pair) can then share a host.
+	listen := []netip.Addr{m.BGP.LocalAddress}
+	if m.BGP.LocalAddressV6.IsValid() {
+		listen = append(listen, m.BGP.LocalAddressV6)
+	}
+	a.bfd = bfd.NewManager(bfd.ManagerConfig{Port: m.BFDPort, ListenAddrs: listen, Logger: a.log.With("component", "bfd")})
 	a.metrics.reg.MustRegister(newBFDCollector(a.bfd.Sessions, a.bfd.Drops))
 	for _, p := range m.BGP.Peers {
 		a.metrics.bgpUp.WithLabelValues(p.Address.String()).Set(0)

@@ -75,8 +75,19 @@ func buildReconciler(ctx context.Context, m *ReconcileModel, log *slog.Logger, o
 
 func (h *reconcilerHandle) run(ctx context.Context) error { return h.rec.Run(ctx) }
 
-// trigger asks for an immediate pass; it never blocks.
-func (h *reconcilerHandle) trigger() { h.rec.Trigger() }
+// trigger asks for a pass now and for follow-ups shortly after: Route Server
+// installs our changed advertisement asynchronously, so the pass that runs at
+// once may still see the old main table. It never blocks; passes coalesce.
+func (h *reconcilerHandle) trigger() {
+	h.rec.Trigger()
+	for _, d := range followUpPasses {
+		time.AfterFunc(d, h.rec.Trigger)
+	}
+}
+
+// followUpPasses are when a change is looked at again; later installs are
+// caught by the interval.
+var followUpPasses = [...]time.Duration{300 * time.Millisecond, time.Second}
 
 // syncRoutesHandler serves the AWS Sync Routes-compatible API.
 func (h *reconcilerHandle) syncRoutesHandler(key []byte) http.Handler {

@@ -1,0 +1,220 @@
+package vpcsim
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/rsagent/rsagent/bfd"
+)
+
+// Addresses of this test only, so it can run beside the lab's and the bgp
+// package's loopback tests.
+var (
+	wireAppliance = netip.MustParseAddr("127.0.0.20")
+	wireEndpoint  = netip.MustParseAddr("127.0.0.232")
+	wirePrefix    = netip.MustParsePrefix("203.0.113.20/32")
+)
+
+func wireLogger() *slog.Logger {
+	if os.Getenv("RSAGENT_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func freeLoopbackPorts(t *testing.T) (tcp uint16, udp int) {
+	t.Helper()
+	l, err := net.Listen("tcp", netip.AddrPortFrom(wireEndpoint, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp = uint16(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	c, err := net.ListenPacket("udp4", netip.AddrPortFrom(wireEndpoint, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp = c.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	return tcp, udp
+}
+
+// waitVPC re-checks cond on every change of the VPC until it holds.
+func waitVPC(t *testing.T, v *VPC, within time.Duration, what string, cond func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	for {
+		gen := v.Generation()
+		err := cond()
+		if err == nil {
+			return
+		}
+		if _, werr := v.WaitGeneration(ctx, gen); werr != nil {
+			t.Fatalf("%s: not within %s: %v", what, within, err)
+		}
+	}
+}
+
+// TestRouteServerOverTheWire peers a plain GoBGP "appliance" with BFD to
+// the emulated Route Server on loopback and follows its route into the
+// main table through announcement, BFD loss, BFD recovery and withdrawal.
+func TestRouteServerOverTheWire(t *testing.T) {
+	if testing.Short() {
+		t.Skip("wire test")
+	}
+	bgpPort, bfdPort := freeLoopbackPorts(t)
+	v := NewVPC(testVPCID, netip.MustParsePrefix("10.0.0.0/16"))
+	custom := v.AddRouteTable()
+	eni := v.AddNetworkInterface(wireAppliance)
+	rs, err := NewRouteServer(v, RouteServerConfig{
+		Endpoints: []netip.Addr{wireEndpoint}, Port: bgpPort, BFDPort: bfdPort,
+		BFDMinTx: 50 * time.Millisecond, BFDMinRx: 50 * time.Millisecond,
+		Peers:  []RouteServerPeerConfig{{Address: wireAppliance, ASN: 65010, BFD: true}},
+		Logger: wireLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.EnablePropagation(rs.ID(), v.MainTableID()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rsDone := make(chan error, 1)
+	go func() { rsDone <- rs.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-rsDone; err != nil {
+			t.Errorf("route server Run: %v", err)
+		}
+	})
+	select {
+	case <-rs.Ready():
+	case err := <-rsDone:
+		t.Fatalf("route server stopped: %v", err)
+	}
+
+	// The appliance: GoBGP dialling the endpoint, started only now
+	// (GoBGP v3 globals), and a BFD manager bound to its own address.
+	app := server.NewBgpServer(server.LoggerOption(&rsLogger{log: wireLogger()}))
+	go app.Serve()
+	t.Cleanup(func() { stopGoBGP(app, time.Second) })
+	if err := app.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: 65010, RouterId: wireAppliance.String(), ListenPort: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	err = app.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: wireEndpoint.String(), PeerAsn: 65000},
+		Transport: &api.Transport{LocalAddress: wireAppliance.String(), RemotePort: uint32(bgpPort)},
+		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 9, KeepaliveInterval: 3}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appBFD := bfd.NewManager(bfd.ManagerConfig{Port: bfdPort, ListenAddrs: []netip.Addr{wireAppliance}})
+	if err := appBFD.AddSession(bfd.SessionConfig{Peer: wireEndpoint, Local: wireAppliance,
+		DesiredMinTx: 50 * time.Millisecond, RequiredMinRx: 50 * time.Millisecond, DetectMult: 3}); err != nil {
+		t.Fatal(err)
+	}
+	bfdCtx, stopBFD := context.WithCancel(context.Background())
+	bfdDone := make(chan error, 1)
+	go func() { bfdDone <- appBFD.Run(bfdCtx) }()
+	t.Cleanup(func() { stopBFD(); <-bfdDone })
+
+	path := wirePath(t, 2)
+	if _, err := app.AddPath(ctx, &api.AddPathRequest{Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	want := Route{Destination: wirePrefix, NetworkInterface: eni, IPAddress: wireAppliance.String(), Origin: OriginAdvertisement, State: StateActive}
+	routeIs := func(table string, want *Route) func() error {
+		return func() error {
+			tb, _ := v.Table(table)
+			got, ok := tb.Route(wirePrefix)
+			switch {
+			case want == nil && ok:
+				return fmt.Errorf("route still there: %+v", got)
+			case want != nil && (!ok || got != *want):
+				return fmt.Errorf("route = %+v (found %v), want %+v", got, ok, *want)
+			}
+			return nil
+		}
+	}
+
+	t.Run("an announced path is installed with the appliance's ENI as target", func(t *testing.T) {
+		waitVPC(t, v, 15*time.Second, "route installed", routeIs(v.MainTableID(), &want))
+		if err := routeIs(custom, nil)(); err != nil {
+			t.Errorf("custom table without propagation: %v", err)
+		}
+	})
+	t.Run("peer status and routing database are mirrored into the VPC", func(t *testing.T) {
+		waitVPC(t, v, 5*time.Second, "peer up", func() error {
+			ps := v.RouteServerPeers()
+			if len(ps) != 1 || ps[0].BGPStatus != PeerStatusUp || ps[0].BFDStatus != PeerStatusUp {
+				return fmt.Errorf("peers = %+v", ps)
+			}
+			return nil
+		})
+		rib := rs.RIB()
+		if len(rib) != 1 || !rib[0].InFIB || rib[0].NextHop != wireAppliance || !slices.Equal(rib[0].ASPath, []uint32{65010, 65010, 65010}) {
+			t.Errorf("RIB = %+v, want one in-FIB path with AS path [65010 65010 65010]", rib)
+		}
+		if r := rs.Routes(); len(r) != 1 || r[0].ASPathLen != 3 {
+			t.Errorf("Routes() = %+v", r)
+		}
+	})
+	t.Run("BFD loss drops the route while BGP stays up", func(t *testing.T) {
+		rs.SetPartitioned(wireAppliance, true)
+		waitVPC(t, v, 5*time.Second, "route removed", routeIs(v.MainTableID(), nil))
+		ps := v.RouteServerPeers()
+		if ps[0].BFDStatus != PeerStatusDown || ps[0].BGPStatus != PeerStatusUp {
+			t.Errorf("peer = %+v, want BGP up and BFD down", ps[0])
+		}
+	})
+	t.Run("BFD recovery brings the route back", func(t *testing.T) {
+		rs.SetPartitioned(wireAppliance, false)
+		waitVPC(t, v, 10*time.Second, "route back", routeIs(v.MainTableID(), &want))
+	})
+	t.Run("a withdrawal removes the route", func(t *testing.T) {
+		if err := app.DeletePath(ctx, &api.DeletePathRequest{Path: path}); err != nil {
+			t.Fatal(err)
+		}
+		waitVPC(t, v, 5*time.Second, "route withdrawn", routeIs(v.MainTableID(), nil))
+		if rib := rs.RIB(); len(rib) != 0 {
+			t.Errorf("RIB after withdrawal = %+v", rib)
+		}
+	})
+}
+
+// wirePath is wirePrefix via the appliance with prepend extra copies of its
+// ASN (GoBGP adds one more on export).
+func wirePath(t *testing.T, prepend int) *api.Path {
+	t.Helper()
+	nlri, err := anypb.New(&api.IPAddressPrefix{Prefix: wirePrefix.Addr().String(), PrefixLen: uint32(wirePrefix.Bits())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attrs []*anypb.Any
+	for _, m := range []proto.Message{
+		&api.OriginAttribute{Origin: 0},
+		&api.NextHopAttribute{NextHop: wireAppliance.String()},
+		&api.AsPathAttribute{Segments: []*api.AsSegment{{Type: api.AsSegment_AS_SEQUENCE, Numbers: slices.Repeat([]uint32{65010}, prepend)}}},
+	} {
+		a, err := anypb.New(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs = append(attrs, a)
+	}
+	return &api.Path{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Nlri: nlri, Pattrs: attrs}
+}
