@@ -30,11 +30,9 @@ func freeLoopbackPort(t *testing.T) int {
 // reconcile section against the EC2 emulator on loopback: the real SDK on
 // the wire, static credentials, never AWS.
 func TestAgentRunsTheReconcilerAndTheSyncRoutesAPI(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	for k, v := range vpcsim.OfflineAWSEnv() {
+		t.Setenv(k, v)
+	}
 
 	vpc := vpcsim.NewVPC("vpc-0123456789abcdef0", netip.MustParsePrefix("10.0.0.0/16"))
 	custom := vpc.AddRouteTable()

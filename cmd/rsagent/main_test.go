@@ -106,11 +106,9 @@ func TestConfigCheck(t *testing.T) {
 // against the EC2 emulator: the plan is printed, EC2 sees DryRun calls, and
 // nothing is written.
 func TestReconcileOnceDryRun(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	for k, v := range vpcsim.OfflineAWSEnv() {
+		t.Setenv(k, v)
+	}
 	vpc := vpcsim.NewVPC("vpc-0123456789abcdef0", netip.MustParsePrefix("10.0.0.0/16"))
 	custom := vpc.AddRouteTable()
 	eni := vpc.AddNetworkInterface(netip.MustParseAddr("10.0.1.10"))

@@ -197,15 +197,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 // no IMDS, no shared config files. It returns a function that restores the
 // previous values.
 func labEnvironment() func() {
-	vars := map[string]string{
-		"AWS_ACCESS_KEY_ID":           "AKIDRSAGENTLAB",
-		"AWS_SECRET_ACCESS_KEY":       "rsagent-lab-not-a-secret",
-		"AWS_SESSION_TOKEN":           "",
-		"AWS_EC2_METADATA_DISABLED":   "true",
-		"AWS_CONFIG_FILE":             os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-		"AWS_PROFILE":                 "",
-	}
+	vars := vpcsim.OfflineAWSEnv()
 	type old struct {
 		v  string
 		ok bool

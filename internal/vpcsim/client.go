@@ -2,6 +2,7 @@ package vpcsim
 
 import (
 	"context"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -22,4 +23,20 @@ func (s *Server) EC2Client(_ context.Context, optFns ...func(*ec2.Options)) *ec2
 		Retryer:      retry.NewStandard(),
 	}
 	return ec2.New(opts, optFns...)
+}
+
+// OfflineAWSEnv is the environment under which code that loads the AWS
+// default configuration (the agent's reconciler) talks to the emulator and
+// nothing else: static credentials, no IMDS, no shared config files or
+// profile. An empty value means "unset".
+func OfflineAWSEnv() map[string]string {
+	return map[string]string{
+		"AWS_ACCESS_KEY_ID":           "AKIDRSAGENTOFFLINE",
+		"AWS_SECRET_ACCESS_KEY":       "rsagent-offline-not-a-secret",
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_CONFIG_FILE":             os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+		"AWS_PROFILE":                 "",
+	}
 }
