@@ -491,7 +491,7 @@ func (a *Agent) Drain(ctx context.Context, name string, drained bool) ([]string,
 	if len(hs) == 0 {
 		return nil, fmt.Errorf("no service named %q", name)
 	}
-	before := a.updatesSent()
+	mark := a.speaker.UpdatesMark()
 	a.mu.Lock()
 	announced := a.adverts
 	a.mu.Unlock()
@@ -517,28 +517,20 @@ func (a *Agent) Drain(ctx context.Context, name string, drained bool) ([]string,
 		}
 	}
 	a.mu.Lock()
-	unchanged := slices.Equal(announced, a.adverts)
+	withdrawn := 0
+	for _, ad := range announced {
+		if !slices.ContainsFunc(a.adverts, func(x advertised) bool { return x.Prefix == ad.Prefix }) {
+			withdrawn++
+		}
+	}
 	a.mu.Unlock()
-	if unchanged {
+	if withdrawn == 0 {
 		return names, nil // nothing was announced for these services
 	}
-	// Wait until every peer that had our routes has written an UPDATE since.
-	for {
-		pending := 0
-		for _, p := range a.speaker.Peers() {
-			if n, ok := before[p.Address]; ok && p.State == "established" && p.UpdatesSent <= n {
-				pending++
-			}
-		}
-		if pending == 0 {
-			return names, nil
-		}
-		select {
-		case <-ctx.Done():
-			return names, fmt.Errorf("drain %v: withdrawal not confirmed sent to %d peers: %w", names, pending, ctx.Err())
-		case <-tick.C:
-		}
+	if err := a.speaker.WaitUpdatesSent(ctx, mark, uint64(withdrawn)); err != nil {
+		return names, fmt.Errorf("drain %v: %w", names, err)
 	}
+	return names, nil
 }
 
 func (a *Agent) allDisabled(names []string) bool {
@@ -552,14 +544,3 @@ func (a *Agent) allDisabled(names []string) bool {
 	return true
 }
 
-// updatesSent snapshots, for every established peer we announce something to,
-// how many UPDATEs it has been sent.
-func (a *Agent) updatesSent() map[netip.Addr]uint64 {
-	out := map[netip.Addr]uint64{}
-	for _, p := range a.speaker.Peers() {
-		if p.State == "established" && p.Advertised > 0 {
-			out[p.Address] = p.UpdatesSent
-		}
-	}
-	return out
-}

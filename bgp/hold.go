@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
 )
@@ -60,4 +61,58 @@ func (s *Speaker) Held(addr netip.Addr) (string, bool) {
 	defer s.opMu.Unlock()
 	r, ok := s.held[addr.Unmap()]
 	return r, ok
+}
+
+// UpdatesMark snapshots, for every Established peer that we announce
+// something to, how many UPDATEs it has been sent. Pass it to
+// WaitUpdatesSent after a Set to learn when that change has left.
+func (s *Speaker) UpdatesMark() map[netip.Addr]uint64 {
+	out := map[netip.Addr]uint64{}
+	for _, p := range s.Peers() {
+		if p.State == StateEstablished && p.Advertised > 0 {
+			out[p.Address] = p.UpdatesSent
+		}
+	}
+	return out
+}
+
+// WaitUpdatesSent waits until every peer in mark that is still Established
+// has been sent n more UPDATEs (GoBGP v3 sends one per changed prefix), or
+// its counter moved and then stood still for settleQuiet (in case several
+// changes shared one UPDATE), or ctx ends.
+func (s *Speaker) WaitUpdatesSent(ctx context.Context, mark map[netip.Addr]uint64, n uint64) error {
+	type progress struct {
+		last  uint64
+		since time.Time
+	}
+	seen := map[netip.Addr]*progress{}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		pending := 0
+		for _, p := range s.Peers() {
+			before, ok := mark[p.Address]
+			if !ok || p.State != StateEstablished || p.UpdatesSent >= before+n {
+				continue
+			}
+			pr := seen[p.Address]
+			if pr == nil || pr.last != p.UpdatesSent {
+				pr = &progress{last: p.UpdatesSent, since: now}
+				seen[p.Address] = pr
+			}
+			if p.UpdatesSent > before && now.Sub(pr.since) >= settleQuiet {
+				continue
+			}
+			pending++
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("updates not confirmed sent to %d peers: %w", pending, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }

@@ -144,35 +144,37 @@ func apiPath(a Advertisement, asn uint32) (*api.Path, error) {
 	return &api.Path{Family: family, Nlri: nlri, Pattrs: pattrs}, nil
 }
 
-// withdrawAllLocked removes every advertisement with one DeletePath, so each
-// address family leaves as a single UPDATE, then waits until each peer that
-// was Established and had routes from us has written that many more UPDATE
-// messages (GoBGP counts a message as sent after the socket write), or has
-// left Established, or ctx ends.
+// withdrawAllLocked removes every advertisement, then waits until each peer
+// that was Established and had routes from us has written the UPDATEs that
+// carry the withdrawals (GoBGP counts a message as sent after the socket
+// write), or has left Established, or ctx ends. GoBGP v3 sends one UPDATE per
+// withdrawn path, so the target is one more UPDATE per advertised prefix; in
+// case a version packs several into one, a counter that moved and then stayed
+// still for settleQuiet also ends the wait.
 func (s *Speaker) withdrawAllLocked(ctx context.Context, srv *server.BgpServer) error {
 	if len(s.applied) == 0 {
 		return nil
 	}
 	// The target below counts UPDATEs written after this point. UPDATEs
-	// still queued from before (a session that just came up) would satisfy
-	// it before the withdrawal leaves, so wait (briefly) until each peer's
-	// sent counter has stopped moving.
+	// still queued from before (a session that just came up) would count
+	// towards it, so wait (briefly) until each peer's counter is still.
 	s.waitUpdatesQuiet(ctx, srv, 250*time.Millisecond)
-	type target struct{ updates uint64 }
-	targets := map[string]target{}
+	type target struct {
+		before, want, last uint64
+		lastChange        time.Time
+	}
+	targets := map[string]*target{}
 	err := srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
 		if p.GetState().GetSessionState() != api.PeerState_ESTABLISHED {
 			return
 		}
-		families := uint64(0)
+		advertised := uint64(0)
 		for _, af := range p.GetAfiSafis() {
-			if af.GetState().GetAdvertised() > 0 {
-				families++
-			}
+			advertised += af.GetState().GetAdvertised()
 		}
-		if families > 0 {
+		if advertised > 0 {
 			sent := p.GetState().GetMessages().GetSent().GetUpdate()
-			targets[p.GetState().GetNeighborAddress()] = target{updates: sent + families}
+			targets[p.GetState().GetNeighborAddress()] = &target{before: sent, want: sent + advertised, last: sent, lastChange: time.Now()}
 		}
 	})
 	if err != nil {
@@ -188,14 +190,19 @@ func (s *Speaker) withdrawAllLocked(ctx context.Context, srv *server.BgpServer) 
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for len(targets) > 0 {
+		now := time.Now()
 		err := srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 			addr := p.GetState().GetNeighborAddress()
 			t, ok := targets[addr]
 			if !ok {
 				return
 			}
-			if p.GetState().GetSessionState() != api.PeerState_ESTABLISHED ||
-				p.GetState().GetMessages().GetSent().GetUpdate() >= t.updates {
+			sent := p.GetState().GetMessages().GetSent().GetUpdate()
+			if sent != t.last {
+				t.last, t.lastChange = sent, now
+			}
+			if p.GetState().GetSessionState() != api.PeerState_ESTABLISHED || sent >= t.want ||
+				(sent > t.before && now.Sub(t.lastChange) >= settleQuiet) {
 				delete(targets, addr)
 			}
 		})
@@ -214,6 +221,11 @@ func (s *Speaker) withdrawAllLocked(ctx context.Context, srv *server.BgpServer) 
 	}
 	return nil
 }
+
+// settleQuiet is how long a peer's sent-UPDATE counter must stand still,
+// after the withdrawal started moving it, before the withdrawal counts as
+// sent even though fewer UPDATEs than prefixes were written.
+const settleQuiet = 200 * time.Millisecond
 
 // waitUpdatesQuiet polls every peer's sent-UPDATE counter until two reads
 // 20 ms apart agree, or limit passes.
