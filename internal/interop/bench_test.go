@@ -65,14 +65,7 @@ func BenchmarkAgentRSS(b *testing.B) {
 		ASN: peerASN, RouterID: peer2,
 		Neighbors: []netns.BIRDNeighbor{{Addr: agentAddr, LocalAddr: peer2, ASN: agentASN, Passive: true}},
 	})
-	var prefixes []string
-	for i := range 100 {
-		base := "203.0.113"
-		if i >= 50 {
-			base = "198.51.100"
-		}
-		prefixes = append(prefixes, fmt.Sprintf("%s.%d/32", base, 100+i%50))
-	}
+	prefixes := hundredPrefixes()
 	cfg := fmt.Sprintf(`
 bgp:
   asn: %d
@@ -135,4 +128,13 @@ func BenchmarkBinarySize(b *testing.B) {
 	}
 	b.ReportMetric(float64(st.Size())/(1<<20), "MB")
 	b.Logf("rsagent binary (-trimpath -s -w): %.1f MB; goal <= 35 MB", float64(st.Size())/(1<<20))
+}
+
+// hundredPrefixes returns 100 /32s from the test ranges (never 192.0.2.0/24).
+func hundredPrefixes() []string {
+	var out []string
+	for i := range 50 {
+		out = append(out, fmt.Sprintf("203.0.113.%d/32", 100+i), fmt.Sprintf("198.51.100.%d/32", 100+i))
+	}
+	return out
 }
