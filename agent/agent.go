@@ -381,14 +381,14 @@ func (a *Agent) watchBGP(ctx context.Context, events <-chan bgp.PeerEvent) {
 			}
 			peer := ev.Peer.String()
 			up := 0.0
-			if ev.To == "established" {
+			if ev.To == bgp.StateEstablished {
 				up = 1
 			}
 			a.metrics.bgpUp.WithLabelValues(peer).Set(up)
 			a.metrics.bgpTransitions.WithLabelValues(peer, ev.To).Inc()
 			// The speaker logs the change; a session coming or going may
 			// change what Route Server installed.
-			if (ev.To == "established" || ev.From == "established") && a.rec != nil {
+			if (ev.To == bgp.StateEstablished || ev.From == bgp.StateEstablished) && a.rec != nil {
 				a.rec.trigger()
 			}
 		}
@@ -543,4 +543,3 @@ func (a *Agent) allDisabled(names []string) bool {
 	}
 	return true
 }
-

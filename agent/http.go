@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rsagent/rsagent/bgp"
 )
 
 // APIKeyHeader carries the API key on mutating requests (as in AWS Sync Routes).
@@ -90,7 +92,7 @@ func (a *Agent) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, p := range a.speaker.Peers() {
-		if p.State == "established" {
+		if p.State == bgp.StateEstablished {
 			fmt.Fprintln(w, "ready")
 			return
 		}
