@@ -1,7 +1,6 @@
 package routetable
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -86,7 +85,7 @@ func newFixture(tb testing.TB, o fixtureOptions) *fixture {
 		tb.Fatalf("start vpcsim: %v", err)
 	}
 	tb.Cleanup(func() { _ = f.srv.Close() })
-	client := f.srv.EC2Client(context.Background(), func(eo *ec2.Options) {
+	client := vpcsim.EC2Client(f.srv, func(eo *ec2.Options) {
 		eo.HTTPClient = NewHTTPClient()
 		eo.Retryer = retry.NewStandard(func(so *retry.StandardOptions) { so.MaxBackoff = 50 * time.Millisecond })
 	})

@@ -16,15 +16,17 @@ import (
 	"github.com/rsagent/rsagent/internal/netns"
 )
 
-// rxRecorder timestamps every Up, non-Final BFD packet the peer receives.
+// rxRecorder timestamps every Up, non-Final BFD packet the peer receives. It
+// overrides the read the bfd transport uses (ReadMsgUDPAddrPort, for the TTL
+// control message) and keeps the rest of the UDP socket.
 type rxRecorder struct {
-	net.PacketConn
+	*net.UDPConn
 	mu *sync.Mutex
 	at *[]time.Time
 }
 
-func (r rxRecorder) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, a, err := r.PacketConn.ReadFrom(b)
+func (r rxRecorder) ReadMsgUDPAddrPort(b, oob []byte) (int, int, int, netip.AddrPort, error) {
+	n, oobn, flags, addr, err := r.UDPConn.ReadMsgUDPAddrPort(b, oob)
 	if err == nil {
 		if p, perr := bfd.Unmarshal(b[:n]); perr == nil && !p.Final && p.State == bfd.StateUp {
 			r.mu.Lock()
@@ -32,7 +34,7 @@ func (r rxRecorder) ReadFrom(b []byte) (int, net.Addr, error) {
 			r.mu.Unlock()
 		}
 	}
-	return n, a, err
+	return n, oobn, flags, addr, err
 }
 
 // BenchmarkBFDTxWhileChurning measures the real rsagent binary's BFD TX
@@ -55,7 +57,7 @@ func BenchmarkBFDTxWhileChurning(b *testing.B) {
 		if err != nil {
 			return nil, err
 		}
-		return rxRecorder{PacketConn: c, mu: &mu, at: &rx}, nil
+		return rxRecorder{UDPConn: c.(*net.UDPConn), mu: &mu, at: &rx}, nil
 	}
 	peer := bfd.NewManager(bfd.ManagerConfig{Port: 3784, ListenAddrs: []netip.Addr{peerAddr}, ListenPacket: listen})
 	if err := peer.AddSession(bfd.SessionConfig{Peer: agentAddr, Local: peerAddr,

@@ -25,7 +25,7 @@ func BenchmarkReplaceRouteThroughTheSDK(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	c := s.EC2Client(b.Context(), noRetry)
+	c := EC2Client(s, noRetry)
 	for i := 0; b.Loop(); i++ {
 		if _, err := c.ReplaceRoute(b.Context(), &ec2.ReplaceRouteInput{RouteTableId: aws.String(rtb),
 			DestinationCidrBlock: aws.String("203.0.113.10/32"), NetworkInterfaceId: aws.String(enis[i%2])}); err != nil {

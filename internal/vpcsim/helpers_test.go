@@ -63,7 +63,7 @@ func newFixture(t *testing.T, opts Options, clientOpts ...func(*ec2.Options)) *f
 			t.Errorf("close server: %v", err)
 		}
 	})
-	f.client = f.srv.EC2Client(context.Background(), clientOpts...)
+	f.client = EC2Client(f.srv, clientOpts...)
 	return f
 }
 

@@ -189,5 +189,5 @@ func clientWhenServing(t *testing.T, s *Server) *ec2.Client {
 		case <-tick.C:
 		}
 	}
-	return s.EC2Client(ctx, noRetry)
+	return EC2Client(s, noRetry)
 }
