@@ -161,7 +161,7 @@ func (s *Speaker) withdrawAllLocked(ctx context.Context, srv *server.BgpServer) 
 	s.waitUpdatesQuiet(ctx, srv, 250*time.Millisecond)
 	type target struct {
 		before, want, last uint64
-		lastChange        time.Time
+		lastChange         time.Time
 	}
 	targets := map[string]*target{}
 	err := srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
