@@ -58,6 +58,28 @@ func (r *request) dryRun() (bool, *APIError) {
 	}
 }
 
+// describeArgs parses what every Describe… action takes: DryRun, the id
+// list named idParam and filters the action knows. A valid DryRun request is
+// answered with DryRunOperation.
+func (r *request) describeArgs(idParam string, known func(name string) bool) ([]string, []filter, *APIError) {
+	dry, e := r.dryRun()
+	if e != nil {
+		return nil, nil, e
+	}
+	ids, e := r.list(idParam)
+	if e != nil {
+		return nil, nil, e
+	}
+	fs, e := r.filters(known)
+	if e != nil {
+		return nil, nil, e
+	}
+	if dry {
+		return nil, nil, errDryRun()
+	}
+	return ids, fs, nil
+}
+
 // list collects the flattened list name.1, name.2, … in index order.
 func (r *request) list(name string) ([]string, *APIError) {
 	type item struct {
@@ -221,20 +243,9 @@ func tableAttrs(t RouteTable, name string) ([]string, bool) {
 }
 
 func describeRouteTables(r *request) (response, *APIError) {
-	dry, e := r.dryRun()
+	ids, fs, e := r.describeArgs("RouteTableId", func(n string) bool { _, ok := tableAttrs(RouteTable{}, n); return ok })
 	if e != nil {
 		return nil, e
-	}
-	ids, e := r.list("RouteTableId")
-	if e != nil {
-		return nil, e
-	}
-	fs, e := r.filters(func(n string) bool { _, ok := tableAttrs(RouteTable{}, n); return ok })
-	if e != nil {
-		return nil, e
-	}
-	if dry {
-		return nil, errDryRun()
 	}
 	all := r.vpc.Tables()
 	var tables []RouteTable
@@ -391,20 +402,9 @@ func routeServerAttrs(rs routeServer, name string) ([]string, bool) {
 }
 
 func describeRouteServers(r *request) (response, *APIError) {
-	dry, e := r.dryRun()
+	ids, fs, e := r.describeArgs("RouteServerId", func(n string) bool { _, ok := routeServerAttrs(routeServer{}, n); return ok })
 	if e != nil {
 		return nil, e
-	}
-	ids, e := r.list("RouteServerId")
-	if e != nil {
-		return nil, e
-	}
-	fs, e := r.filters(func(n string) bool { _, ok := routeServerAttrs(routeServer{}, n); return ok })
-	if e != nil {
-		return nil, e
-	}
-	if dry {
-		return nil, errDryRun()
 	}
 	all := r.vpc.routeServerList()
 	for _, id := range ids {
@@ -445,21 +445,10 @@ func eniAttrs(vpcID string, e eniInfo, name string) ([]string, bool) {
 }
 
 func describeNetworkInterfaces(r *request) (response, *APIError) {
-	dry, e := r.dryRun()
-	if e != nil {
-		return nil, e
-	}
-	ids, e := r.list("NetworkInterfaceId")
-	if e != nil {
-		return nil, e
-	}
 	vpcID := r.vpc.ID()
-	fs, e := r.filters(func(n string) bool { _, ok := eniAttrs(vpcID, eniInfo{}, n); return ok })
+	ids, fs, e := r.describeArgs("NetworkInterfaceId", func(n string) bool { _, ok := eniAttrs(vpcID, eniInfo{}, n); return ok })
 	if e != nil {
 		return nil, e
-	}
-	if dry {
-		return nil, errDryRun()
 	}
 	all := r.vpc.networkInterfaces()
 	for _, id := range ids {

@@ -25,20 +25,9 @@ func peerAttrs(p RouteServerPeer, name string) ([]string, bool) {
 }
 
 func describeRouteServerPeers(r *request) (response, *APIError) {
-	dry, e := r.dryRun()
+	ids, fs, e := r.describeArgs("RouteServerPeerId", func(n string) bool { _, ok := peerAttrs(RouteServerPeer{}, n); return ok })
 	if e != nil {
 		return nil, e
-	}
-	ids, e := r.list("RouteServerPeerId")
-	if e != nil {
-		return nil, e
-	}
-	fs, e := r.filters(func(n string) bool { _, ok := peerAttrs(RouteServerPeer{}, n); return ok })
-	if e != nil {
-		return nil, e
-	}
-	if dry {
-		return nil, errDryRun()
 	}
 	all := r.vpc.RouteServerPeers()
 	for _, id := range ids {
