@@ -51,7 +51,7 @@ func buildReconciler(ctx context.Context, m *ReconcileModel, log *slog.Logger, o
 	api := routetable.NewEC2API(routetable.NewEC2Client(awsCfg, m.Endpoint))
 	var sinks []routetable.Notifier
 	if m.Webhook != "" {
-		sinks = append(sinks, routetable.NewWebhookNotifier(m.Webhook, 5*time.Second))
+		sinks = append(sinks, routetable.NewWebhookNotifier(m.Webhook, 2*time.Second))
 	}
 	if m.SNSTopicARN != "" {
 		sinks = append(sinks, routetable.NewSNSNotifier(sns.NewFromConfig(awsCfg), m.SNSTopicARN))
