@@ -94,6 +94,7 @@ func (h *reconcilerHandle) syncRoutesHandler(key []byte) http.Handler {
 	return routetable.NewSyncRoutesHandler(h.api, routetable.SyncRoutesConfig{
 		VPCID: h.model.VPCID, APIKey: key, Rate: h.model.APIRate, Burst: h.model.APIBurst,
 		Limiter: h.limiter, Logger: h.log, Observer: h.obs, Notifier: h.notify,
+		Serialize: h.rec.PassLock(),
 	})
 }
 

@@ -128,6 +128,11 @@ type Reconciler struct {
 	status   Status
 }
 
+// PassLock is held for the whole of every pass. Other writers of the same
+// tables (the Sync Routes API) take it so that they never interleave with a
+// pass.
+func (r *Reconciler) PassLock() sync.Locker { return &r.passMu }
+
 // ErrPass means a pass did not fully succeed; Result says what failed.
 var ErrPass = errors.New("reconcile pass failed")
 

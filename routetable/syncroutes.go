@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -44,6 +45,10 @@ type SyncRoutesConfig struct {
 	Logger        *slog.Logger
 	Observer      Observer
 	Notifier      Notifier
+	// Serialize, when set, is held from reading the tables to the last
+	// write; pass the reconciler's PassLock so that a request and a
+	// reconcile pass never plan against each other's half-applied writes.
+	Serialize sync.Locker
 }
 
 // Per-table results of a Sync Routes request.
@@ -273,6 +278,10 @@ func (s *syncRoutes) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, err.Error())
 		return
+	}
+	if l := s.cfg.Serialize; l != nil {
+		l.Lock()
+		defer l.Unlock()
 	}
 	s.sync(r.Context(), w, vpc, rtb, req)
 }

@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rsagent/rsagent/internal/vpcsim"
 )
@@ -293,5 +295,41 @@ func TestParseSyncBodyErrors(t *testing.T) {
 				t.Errorf("got %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// A request that arrives during a reconcile pass waits for it: it never reads
+// the tables while a pass is writing them.
+func TestSyncRoutesWaitsForARunningPass(t *testing.T) {
+	var pass sync.Mutex
+	s := newSyncFixture(t, func(c *SyncRoutesConfig) { c.Serialize = &pass })
+	pass.Lock() // a pass is running
+	done := make(chan int, 1)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPatch, s.url+"/vpcs/"+testVPC+"/route-tables/"+s.main,
+		strings.NewReader(`{"destination-cidr-block": "`+syncDst.String()+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-API-Key", testKey)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- -1
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	select {
+	case code := <-done:
+		t.Fatalf("the request was answered (%d) while a pass held the lock", code)
+	case <-time.After(300 * time.Millisecond): // observation window
+	}
+	if n := len(s.srv.Log()); n != 0 {
+		t.Fatalf("the request reached EC2 (%d calls) during the pass", n)
+	}
+	pass.Unlock()
+	if code := <-done; code != http.StatusOK {
+		t.Fatalf("after the pass: %d", code)
 	}
 }
