@@ -162,6 +162,22 @@ func (r *request) filters(known func(name string) bool) ([]filter, *APIError) {
 }
 
 // matches is EC2's filter logic: values of one filter are ORed, filters are ANDed.
+// selectItems keeps the items whose id is in ids (all of them when ids is
+// empty) and that match every filter. An id that names no item is answered
+// with notFound's error, as EC2 does.
+func selectItems[T any](all []T, ids []string, fs []filter, id func(T) string,
+	attrs func(T, string) []string, notFound func(string) *APIError) ([]T, *APIError) {
+	for _, want := range ids {
+		if !slices.ContainsFunc(all, func(x T) bool { return id(x) == want }) {
+			return nil, notFound(want)
+		}
+	}
+	return slices.DeleteFunc(all, func(x T) bool {
+		return (len(ids) > 0 && !slices.Contains(ids, id(x))) ||
+			!matches(fs, func(n string) []string { return attrs(x, n) })
+	}), nil
+}
+
 func matches(fs []filter, attrs func(name string) []string) bool {
 	for _, f := range fs {
 		if !slices.ContainsFunc(attrs(f.name), func(a string) bool { return slices.Contains(f.values, a) }) {
@@ -406,16 +422,11 @@ func describeRouteServers(r *request) (response, *APIError) {
 	if e != nil {
 		return nil, e
 	}
-	all := r.vpc.routeServerList()
-	for _, id := range ids {
-		if !slices.ContainsFunc(all, func(x routeServer) bool { return x.id == id }) {
-			return nil, errRouteServerNotFound(id)
-		}
+	list, e := selectItems(r.vpc.routeServerList(), ids, fs, func(x routeServer) string { return x.id },
+		func(x routeServer, n string) []string { a, _ := routeServerAttrs(x, n); return a }, errRouteServerNotFound)
+	if e != nil {
+		return nil, e
 	}
-	list := slices.DeleteFunc(all, func(rs routeServer) bool {
-		return (len(ids) > 0 && !slices.Contains(ids, rs.id)) ||
-			!matches(fs, func(n string) []string { a, _ := routeServerAttrs(rs, n); return a })
-	})
 	start, end, next, e := r.page(len(list), 5, 1000)
 	if e != nil {
 		return nil, e
@@ -450,16 +461,11 @@ func describeNetworkInterfaces(r *request) (response, *APIError) {
 	if e != nil {
 		return nil, e
 	}
-	all := r.vpc.networkInterfaces()
-	for _, id := range ids {
-		if !slices.ContainsFunc(all, func(x eniInfo) bool { return x.id == id }) {
-			return nil, errENINotFound(id)
-		}
+	list, e := selectItems(r.vpc.networkInterfaces(), ids, fs, func(x eniInfo) string { return x.id },
+		func(x eniInfo, n string) []string { a, _ := eniAttrs(vpcID, x, n); return a }, errENINotFound)
+	if e != nil {
+		return nil, e
 	}
-	list := slices.DeleteFunc(all, func(x eniInfo) bool {
-		return (len(ids) > 0 && !slices.Contains(ids, x.id)) ||
-			!matches(fs, func(n string) []string { a, _ := eniAttrs(vpcID, x, n); return a })
-	})
 	start, end, next, e := r.page(len(list), 5, 1000)
 	if e != nil {
 		return nil, e

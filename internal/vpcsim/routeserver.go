@@ -1,7 +1,6 @@
 package vpcsim
 
 import (
-	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -104,24 +103,14 @@ func (v *VPC) SetPeerStatus(peerID, bgp, bfd string) error {
 func (v *VPC) RouteServerEndpoints() []RouteServerEndpoint {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	out := make([]RouteServerEndpoint, 0, len(v.endpoints))
-	for _, e := range v.endpoints {
-		out = append(out, e)
-	}
-	slices.SortFunc(out, func(a, b RouteServerEndpoint) int { return cmp.Compare(a.ID, b.ID) })
-	return out
+	return byID(v.endpoints)
 }
 
 // RouteServerPeers returns all peers, sorted by id.
 func (v *VPC) RouteServerPeers() []RouteServerPeer {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	out := make([]RouteServerPeer, 0, len(v.peers))
-	for _, p := range v.peers {
-		out = append(out, p)
-	}
-	slices.SortFunc(out, func(a, b RouteServerPeer) int { return cmp.Compare(a.ID, b.ID) })
-	return out
+	return byID(v.peers)
 }
 
 // SetRoutingDatabase replaces the route server's routing database, which

@@ -29,16 +29,12 @@ func describeRouteServerPeers(r *request) (response, *APIError) {
 	if e != nil {
 		return nil, e
 	}
-	all := r.vpc.RouteServerPeers()
-	for _, id := range ids {
-		if !slices.ContainsFunc(all, func(p RouteServerPeer) bool { return p.ID == id }) {
-			return nil, errInvalid("The route server peer ID '%s' does not exist", id)
-		}
+	list, e := selectItems(r.vpc.RouteServerPeers(), ids, fs, func(p RouteServerPeer) string { return p.ID },
+		func(p RouteServerPeer, n string) []string { a, _ := peerAttrs(p, n); return a },
+		func(id string) *APIError { return errInvalid("The route server peer ID '%s' does not exist", id) })
+	if e != nil {
+		return nil, e
 	}
-	list := slices.DeleteFunc(all, func(p RouteServerPeer) bool {
-		return (len(ids) > 0 && !slices.Contains(ids, p.ID)) ||
-			!matches(fs, func(n string) []string { a, _ := peerAttrs(p, n); return a })
-	})
 	start, end, next, e := r.page(len(list), 5, 1000)
 	if e != nil {
 		return nil, e

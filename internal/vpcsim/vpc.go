@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -409,10 +410,14 @@ func (v *VPC) networkInterfaces() []eniInfo {
 func (v *VPC) routeServerList() []routeServer {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	out := make([]routeServer, 0, len(v.routeServers))
-	for _, rs := range v.routeServers {
-		out = append(out, rs)
+	return byID(v.routeServers)
+}
+
+// byID returns the values of a map keyed by id, in id order.
+func byID[T any](m map[string]T) []T {
+	out := make([]T, 0, len(m))
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[id])
 	}
-	slices.SortFunc(out, func(a, b routeServer) int { return cmp.Compare(a.id, b.id) })
 	return out
 }
