@@ -130,7 +130,11 @@ func (e *interopEnv) waitSettled(t testing.TB, pt peerTimers) {
 	t.Helper()
 	netns.WaitFor(t, 10*time.Second, "timers settled", func() error {
 		st := e.status()
-		if st.State != bfd.StateUp || st.PollActive || st.RemotePolling || st.RemoteDesiredMinTx != time.Duration(pt.txMs)*time.Millisecond {
+		// Both FRR and BIRD Poll once their session is Up; until we have
+		// answered it (a Final sent) the session has not settled, even if
+		// the first packets already carry the final timers.
+		if st.State != bfd.StateUp || st.PollActive || st.RemotePolling || st.FinalsSent == 0 ||
+			st.RemoteDesiredMinTx != time.Duration(pt.txMs)*time.Millisecond {
 			return fmt.Errorf("status %+v", st)
 		}
 		return nil
