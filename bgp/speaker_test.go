@@ -67,8 +67,32 @@ func TestSpeakerAdvertisesToRouteServer(t *testing.T) {
 			want: map[netip.Prefix]seenRoute{},
 		},
 	}
+	probeAt := func(t *testing.T, want bool) {
+		t.Helper()
+		eventually(t, 5*time.Second, "probe prefix at the route server", func() error {
+			if _, ok := rs.routes(false)[probe.Prefix]; ok != want {
+				return fmt.Errorf("probe present %v, want %v", ok, want)
+			}
+			return nil
+		})
+	}
 	for _, step := range steps {
 		t.Run(step.name, func(t *testing.T) {
+			if step.sendsNothing {
+				// Barrier: UPDATEs still in flight from earlier steps (and the
+				// End-of-RIB markers GoBGP sends after the initial table) must
+				// be counted before we take "before". Announcing and then
+				// withdrawing the probe flushes them: the route server reads
+				// in order.
+				if err := s.Set(append(slices.Clone(s.Advertised()), probe)); err != nil {
+					t.Fatal(err)
+				}
+				probeAt(t, true)
+				if err := s.Set(step.advs); err != nil {
+					t.Fatal(err)
+				}
+				probeAt(t, false)
+			}
 			before := rs.updatesReceived()
 			if err := s.Set(step.advs); err != nil {
 				t.Fatalf("Set: %v", err)
@@ -100,12 +124,7 @@ func TestSpeakerAdvertisesToRouteServer(t *testing.T) {
 			if err := s.Set(append(slices.Clone(step.advs), probe)); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 5*time.Second, "probe prefix at the route server", func() error {
-				if _, ok := rs.routes(false)[probe.Prefix]; !ok {
-					return errors.New("missing")
-				}
-				return nil
-			})
+			probeAt(t, true)
 			if after := rs.updatesReceived(); after != before+1 {
 				t.Errorf("route server received %d UPDATEs for an unchanged set plus a probe, want 1", after-before)
 			}
