@@ -99,7 +99,7 @@ func newRouteServerAS(t testing.TB, addr string, asn, speakerASN uint32) *routeS
 	if err != nil {
 		t.Fatalf("start route server: %v", err)
 	}
-	t.Cleanup(rs.srv.Stop)
+	t.Cleanup(rs.stop)
 	err = rs.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
 		Conf:      &api.PeerConf{NeighborAddress: speakerAddr.String(), PeerAsn: speakerASN},
 		Transport: &api.Transport{PassiveMode: true, LocalAddress: addr},
@@ -113,6 +113,19 @@ func newRouteServerAS(t testing.TB, addr string, asn, speakerASN uint32) *routeS
 		t.Fatalf("add passive peer to route server: %v", err)
 	}
 	return rs
+}
+
+// stop waits (bounded) until the route server has seen our speaker's session
+// end, then stops it. GoBGP v3.37's StopBgp clears the global config that a
+// session's receive goroutine reads for every UPDATE; only the server's own
+// handling of the session-down event orders that read before the clear, so
+// stopping earlier is a data race inside GoBGP under -race.
+func (rs *routeServer) stop() {
+	deadline := time.Now().Add(5 * time.Second)
+	for rs.state() == StateEstablished && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	rs.srv.Stop()
 }
 
 // watchUpdates records peer state changes and received UPDATEs in one
