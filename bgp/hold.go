@@ -7,6 +7,7 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
 )
 
 // HoldDown keeps the session to addr administratively down while held is
@@ -112,6 +113,44 @@ func (s *Speaker) WaitUpdatesSent(ctx context.Context, mark map[netip.Addr]uint6
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("updates not confirmed sent to %d peers: %w", pending, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// shutdownCommunication is the RFC 8203 text peers log when we shut down.
+const shutdownCommunication = "rsagent shutting down"
+
+// closeSessionsLocked sends every configured peer Cease/Administrative
+// Shutdown with shutdownCommunication, so the peer's log says why the session
+// ended, and waits (at most grace) until GoBGP has taken each session down.
+// StopBgp alone would send Cease/Peer De-configured, and in GoBGP v3.37 it
+// clears the global config while live sessions' receive goroutines still
+// read it.
+func (s *Speaker) closeSessionsLocked(srv *server.BgpServer, grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	for addr := range s.havePeers {
+		if err := srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr.String(), Communication: shutdownCommunication}); err != nil {
+			s.log.Debug("bgp shutdown: disable peer", "peer", addr, "err", err)
+		}
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		established := 0
+		_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+			if p.GetState().GetSessionState() == api.PeerState_ESTABLISHED {
+				established++
+			}
+		})
+		if established == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			s.log.Warn("bgp shutdown: sessions still up after Cease; stopping anyway", "established", established, "grace", grace)
+			return
 		case <-tick.C:
 		}
 	}

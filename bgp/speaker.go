@@ -313,8 +313,9 @@ func (s *Speaker) drain(ctx context.Context, srv *server.BgpServer) error {
 	s.mu.Lock()
 	s.srv = nil
 	s.mu.Unlock()
-	// Stopping sends Cease (peer de-configured) to every peer. It gets its own
-	// short grace even when ctx has expired: closing sessions is never skipped.
+	// Closing sessions is never skipped: both steps get their own short grace
+	// even when ctx has expired.
+	s.closeSessionsLocked(srv, 500*time.Millisecond)
 	s.stopServer(srv, time.Second)
 	s.log.Info("bgp speaker stopped")
 	return werr

@@ -305,6 +305,11 @@ http:
 		if withdrawn < 0 || withdrawn > down {
 			t.Fatalf("the peer did not log the withdrawal (line %d) before the session closed (line %d):\n%s", withdrawn, down, tailLines(log, 40))
 		}
+		// Cease/Administrative Shutdown carries an RFC 8203 communication, so
+		// the peer's operator can read why the session ended.
+		if !strings.Contains(log, "rsagent shutting down") {
+			t.Errorf("the peer did not log our shutdown communication %q:\n%s", "rsagent shutting down", tailLines(log, 40))
+		}
 	})
 }
 
