@@ -338,9 +338,31 @@ func (r *RouteServer) startEndpoint(ctx context.Context, e *rsEndpoint) error {
 	return nil
 }
 
-// stopGoBGP stops a GoBGP server but gives up after grace: StopBgp waits for
-// every peer goroutine, and a write to a dead peer can block.
+// stopGoBGP closes a GoBGP server's sessions, then stops it, giving up after
+// grace: StopBgp waits for every peer goroutine, and a write to a dead peer
+// can block. Sessions are taken down first because GoBGP v3.37's StopBgp
+// clears the global config that live sessions' receive goroutines read (a
+// data race under -race).
 func stopGoBGP(srv *server.BgpServer, grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace/2)
+	defer cancel()
+	var addrs []string
+	_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) { addrs = append(addrs, p.GetConf().GetNeighborAddress()) })
+	for _, a := range addrs {
+		_ = srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: a, Communication: "route server endpoint stopping"})
+	}
+	for ctx.Err() == nil {
+		up := 0
+		_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+			if p.GetState().GetSessionState() == api.PeerState_ESTABLISHED {
+				up++
+			}
+		})
+		if up == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	done := make(chan struct{})
 	go func() {
 		srv.Stop()
