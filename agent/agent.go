@@ -212,6 +212,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
+// BGPStarted is closed once the BGP speaker runs with its peers added; see
+// bgp.Speaker.Started for why the lab waits for it.
+func (a *Agent) BGPStarted() <-chan struct{} { return a.speaker.Started() }
+
 func (a *Agent) modelSnapshot() *Model {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -66,6 +66,7 @@ type Speaker struct {
 	shutdownCh chan shutdownRequest
 	fatalCh    chan error
 	done       chan struct{} // closed when Run returns
+	started    chan struct{} // closed once GoBGP runs with our peers added
 }
 
 type shutdownRequest struct {
@@ -101,6 +102,7 @@ func New(cfg Config) (*Speaker, error) {
 		shutdownCh: make(chan shutdownRequest),
 		fatalCh:    make(chan error, 1),
 		done:       make(chan struct{}),
+		started:    make(chan struct{}),
 	}
 	for _, p := range n.Peers {
 		s.wantPeers[p.Address] = p
@@ -153,6 +155,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	s.log.Info("bgp speaker started", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID,
 		"local_address", s.cfg.LocalAddress, "grpc_listen", s.cfg.GRPCListen)
+	close(s.started)
 
 	// Level-triggered: a Set or SetPeers that failed half-way is retried
 	// until GoBGP holds the desired state, even if no further call comes.
@@ -181,6 +184,18 @@ func (s *Speaker) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// startMu orders the StartBgp calls of all speakers in this process.
+var startMu sync.Mutex
+
+// Started is closed once Run has started GoBGP and added the peers. It is
+// never closed when GoBGP fails to start.
+//
+// Several speakers in one process (the lab) need it: GoBGP v3.37's StartBgp
+// writes package globals (table.SelectionOptions) that every running server
+// reads when it computes best paths, so no session may come up anywhere in
+// the process until every server has started.
+func (s *Speaker) Started() <-chan struct{} { return s.started }
 
 func (s *Speaker) retryPending(srv *server.BgpServer) {
 	s.opMu.Lock()
@@ -228,7 +243,12 @@ func (s *Speaker) start() (*server.BgpServer, error) {
 		global.ListenAddresses = []string{s.cfg.LocalAddress.String()}
 	}
 	ctx := context.Background()
-	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: global}); err != nil {
+	// StartBgp writes GoBGP package globals; speakers of one process (the
+	// lab) start one at a time.
+	startMu.Lock()
+	err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: global})
+	startMu.Unlock()
+	if err != nil {
 		s.stopServer(srv, time.Second)
 		return nil, fmt.Errorf("start gobgp (asn %d, router id %s): %w", s.cfg.ASN, s.cfg.RouterID, err)
 	}

@@ -88,6 +88,7 @@ type runningAgent struct {
 	name   string
 	addr   netip.Addr
 	eni    string
+	agent  *agent.Agent
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // valid after done is closed
@@ -223,9 +224,9 @@ func labEnvironment() func() {
 	}
 }
 
-// setup builds the VPC, starts the EC2 emulator and the Route Server, then
-// the two agents one after another, and waits until traffic would flow to
-// the active appliance in every table.
+// setup builds the VPC, starts the EC2 emulator, the Route Server and the
+// two agents, admits the agents' sessions, and waits until traffic would flow
+// to the active appliance in every table.
 func setup(ctx context.Context, opts Options, withBFD bool) (_ *env, err error) {
 	e := &env{opts: opts, log: opts.Logger, bfd: withBFD, health: map[netip.Addr]*healthPort{}, failed: make(chan error, 4)}
 	defer func() {
@@ -266,7 +267,7 @@ func setup(ctx context.Context, opts Options, withBFD bool) (_ *env, err error) 
 	e.rs, err = vpcsim.NewRouteServer(e.vpc, vpcsim.RouteServerConfig{
 		Endpoints: endpoints, Port: e.bgpPort, BFDPort: e.bfdPort, Peers: peers,
 		BFDMinTx: opts.BFDInterval, BFDMinRx: opts.BFDInterval, BFDMultiplier: opts.BFDMultiplier,
-		Logger: e.log.With("component", "routeserver"),
+		Logger: e.log.With("component", "routeserver"), HoldPeers: true,
 	})
 	if err != nil {
 		return nil, err
@@ -294,9 +295,14 @@ func setup(ctx context.Context, opts Options, withBFD bool) (_ *env, err error) 
 		labVPCID, e.ec2.URL(), endpoints[0], endpoints[1], e.bgpPort))
 
 	// GoBGP v3 writes package globals when a server starts and reads them
-	// when it computes best paths, so the agents start one after another
-	// and nothing is announced (health listeners closed) until both run.
-	for _, ra := range []*runningAgent{e.active, e.standby} {
+	// whenever one computes best paths, so no session may come up until all
+	// four GoBGP servers of this process have started: the endpoints refuse
+	// every session (HoldPeers) until both agents' speakers run and have
+	// each answered a request since (which orders the other's start before
+	// its next best-path run). Nothing is announced (health listeners
+	// closed) until both agents' sessions are up.
+	agents := []*runningAgent{e.active, e.standby}
+	for _, ra := range agents {
 		hp, err := openHealthPort(ra.addr)
 		if err != nil {
 			return nil, err
@@ -306,6 +312,25 @@ func setup(ctx context.Context, opts Options, withBFD bool) (_ *env, err error) 
 		if err := e.startAgent(ctx, ra); err != nil {
 			return nil, err
 		}
+	}
+	for _, ra := range agents {
+		select {
+		case <-ra.agent.BGPStarted():
+		case err := <-e.failed:
+			return nil, err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(15 * time.Second):
+			return nil, fmt.Errorf("the %s agent's BGP speaker did not start within 15s", ra.name)
+		}
+	}
+	for _, ra := range agents {
+		ra.agent.Status()
+	}
+	if err := e.rs.AdmitPeers(ctx); err != nil {
+		return nil, err
+	}
+	for _, ra := range agents {
 		if err := e.waitFor(ctx, 15*time.Second, ra.name+" agent's sessions up", func() bool { return e.peersUp(ra.addr) }); err != nil {
 			return nil, err
 		}
@@ -350,7 +375,7 @@ func (e *env) startAgent(ctx context.Context, ra *runningAgent) error {
 		return fmt.Errorf("build the %s agent: %w", ra.name, err)
 	}
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ra.cancel, ra.done = cancel, make(chan struct{})
+	ra.agent, ra.cancel, ra.done = a, cancel, make(chan struct{})
 	go func() {
 		defer close(ra.done)
 		ra.err = a.Run(actx)

@@ -52,6 +52,12 @@ type RouteServerConfig struct {
 	// HoldTime the endpoints propose; default 90s (whole seconds).
 	HoldTime time.Duration
 	Peers    []RouteServerPeerConfig
+	// HoldPeers starts the endpoints without their peers, so that every
+	// session attempt is refused until AdmitPeers. Several GoBGP servers in
+	// one process need it: GoBGP v3.37's StartBgp writes package globals that
+	// running servers read when they compute best paths, so no session may
+	// come up until every server in the process has started.
+	HoldPeers bool
 	// PollInterval is how often the endpoints' adj-RIB-in and BFD state are
 	// read; default 10ms. It bounds the emulator's own reaction time.
 	PollInterval time.Duration
@@ -84,6 +90,7 @@ type RouteServer struct {
 	part      *partition
 	ready     chan struct{}
 	started   atomic.Bool
+	admitted  atomic.Bool
 
 	mu        sync.Mutex
 	best      []Candidate
@@ -299,20 +306,9 @@ func (r *RouteServer) startEndpoint(ctx context.Context, e *rsEndpoint) error {
 		return fmt.Errorf("start route server endpoint %s:%d: %w", e.addr, r.cfg.Port, err)
 	}
 	e.srv = srv
-	hold := uint64(r.cfg.HoldTime / time.Second)
-	for _, p := range r.cfg.Peers {
-		err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
-			Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN},
-			// The endpoint never initiates: the appliance must.
-			Transport: &api.Transport{PassiveMode: true, LocalAddress: e.addr.String()},
-			Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: hold, KeepaliveInterval: max(hold/3, 1)}},
-			AfiSafis: []*api.AfiSafi{
-				{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
-				{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
-			},
-		}})
-		if err != nil {
-			return fmt.Errorf("add peer %s to route server endpoint %s: %w", p.Address, e.addr, err)
+	if !r.cfg.HoldPeers {
+		if err := r.addPeers(ctx, e); err != nil {
+			return err
 		}
 	}
 	var bfdPeers []RouteServerPeerConfig
@@ -333,6 +329,50 @@ func (r *RouteServer) startEndpoint(ctx context.Context, e *rsEndpoint) error {
 			DesiredMinTx: r.cfg.BFDMinTx, RequiredMinRx: r.cfg.BFDMinRx, DetectMult: r.cfg.BFDMultiplier})
 		if err != nil {
 			return fmt.Errorf("bfd session from endpoint %s to %s: %w", e.addr, p.Address, err)
+		}
+	}
+	return nil
+}
+
+// addPeers configures the appliances as passive neighbors of endpoint e.
+func (r *RouteServer) addPeers(ctx context.Context, e *rsEndpoint) error {
+	hold := uint64(r.cfg.HoldTime / time.Second)
+	for _, p := range r.cfg.Peers {
+		err := e.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+			Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN},
+			// The endpoint never initiates: the appliance must.
+			Transport: &api.Transport{PassiveMode: true, LocalAddress: e.addr.String()},
+			Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: hold, KeepaliveInterval: max(hold/3, 1)}},
+			AfiSafis: []*api.AfiSafi{
+				{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+				{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+			},
+		}})
+		if err != nil {
+			return fmt.Errorf("add peer %s to route server endpoint %s: %w", p.Address, e.addr, err)
+		}
+	}
+	return nil
+}
+
+// AdmitPeers configures the peers on every endpoint when the route server
+// was started with HoldPeers; until then every session attempt is refused.
+// Call it once, after Ready.
+func (r *RouteServer) AdmitPeers(ctx context.Context) error {
+	if !r.cfg.HoldPeers {
+		return errors.New("emulated route server: AdmitPeers without HoldPeers")
+	}
+	select {
+	case <-r.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if !r.admitted.CompareAndSwap(false, true) {
+		return errors.New("emulated route server: AdmitPeers called twice")
+	}
+	for _, e := range r.endpoints {
+		if err := r.addPeers(ctx, e); err != nil {
+			return err
 		}
 	}
 	return nil

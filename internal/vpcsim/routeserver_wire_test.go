@@ -83,7 +83,7 @@ func TestRouteServerOverTheWire(t *testing.T) {
 		Endpoints: []netip.Addr{wireEndpoint}, Port: bgpPort, BFDPort: bfdPort,
 		BFDMinTx: 50 * time.Millisecond, BFDMinRx: 50 * time.Millisecond,
 		Peers:  []RouteServerPeerConfig{{Address: wireAppliance, ASN: 65010, BFD: true}},
-		Logger: wireLogger(),
+		Logger: wireLogger(), HoldPeers: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -106,8 +106,8 @@ func TestRouteServerOverTheWire(t *testing.T) {
 		t.Fatalf("route server stopped: %v", err)
 	}
 
-	// The appliance: GoBGP dialling the endpoint, started only now
-	// (GoBGP v3 globals), and a BFD manager bound to its own address.
+	// The appliance: GoBGP dialling the endpoint, started before the endpoint
+	// admits it (GoBGP v3 globals), and a BFD manager bound to its own address.
 	app := server.NewBgpServer(server.LoggerOption(&rsLogger{log: wireLogger()}))
 	go app.Serve()
 	t.Cleanup(func() { stopGoBGP(app, time.Second) })
@@ -121,6 +121,21 @@ func TestRouteServerOverTheWire(t *testing.T) {
 	}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// HoldPeers: the endpoint knows no neighbor, so it refuses the
+	// appliance, until AdmitPeers (once).
+	var configured int
+	if err := rs.endpoints[0].srv.ListPeer(ctx, &api.ListPeerRequest{}, func(*api.Peer) { configured++ }); err != nil {
+		t.Fatal(err)
+	}
+	if configured != 0 {
+		t.Fatalf("endpoint has %d neighbors before AdmitPeers, want 0", configured)
+	}
+	if err := rs.AdmitPeers(ctx); err != nil {
+		t.Fatalf("AdmitPeers: %v", err)
+	}
+	if err := rs.AdmitPeers(ctx); err == nil {
+		t.Error("a second AdmitPeers succeeded")
 	}
 	appBFD := bfd.NewManager(bfd.ManagerConfig{Port: bfdPort, ListenAddrs: []netip.Addr{wireAppliance}})
 	if err := appBFD.AddSession(bfd.SessionConfig{Peer: wireEndpoint, Local: wireAppliance,
