@@ -24,10 +24,20 @@ func TestSpeakerAdvertisesToRouteServer(t *testing.T) {
 	if err := s.Set([]Advertisement{{Prefix: svc, MED: 0}}); err != nil {
 		t.Fatalf("Set before Run: %v", err)
 	}
+	select {
+	case <-s.Started():
+		t.Fatal("Started closed before Run")
+	default:
+	}
 	runSpeaker(t, s)
 	// The route server peer is passive and we do not listen, so reaching
 	// Established proves the speaker initiated.
 	waitEstablished(t, s, rs.addr)
+	select {
+	case <-s.Started():
+	default:
+		t.Error("Started still open with a session Established")
+	}
 
 	probe := Advertisement{Prefix: netip.MustParsePrefix("203.0.113.11/32")}
 	steps := []struct {

@@ -71,6 +71,11 @@ type Server struct {
 	vpc *VPC
 	now func() time.Time
 
+	// applying is held (shared) by every request from the moment it may
+	// change the VPC until it is in the log; Log takes it exclusively, so a
+	// change visible in the VPC is always in the log too.
+	applying sync.RWMutex
+
 	mu       sync.Mutex
 	faults   Faults
 	mutating tokenBucket
@@ -204,6 +209,10 @@ func (s *Server) SetBuckets(mutating, nonMutating Bucket) {
 
 // Log returns a copy of every request logged since the start or ResetLog.
 func (s *Server) Log() []LoggedRequest {
+	// A barrier: wait for the requests being applied to reach the log.
+	s.applying.Lock()
+	//lint:ignore SA2001 the empty critical section is the barrier
+	s.applying.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]LoggedRequest, len(s.log))
@@ -267,6 +276,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	s.applying.RLock()
 	body, status, code := s.answer(r, form, parseErr, action, faults, reqID)
 	s.mu.Lock()
 	s.log = append(s.log, LoggedRequest{
@@ -274,6 +284,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Status: status, Code: code, Mutating: isMutating(action),
 	})
 	s.mu.Unlock()
+	s.applying.RUnlock()
 
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
