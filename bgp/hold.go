@@ -131,6 +131,9 @@ func (s *Speaker) closeSessionsLocked(srv *server.BgpServer, grace time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	for addr := range s.havePeers {
+		if s.held[addr] != "" {
+			continue // already administratively down
+		}
 		if err := srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr.String(), Communication: shutdownCommunication}); err != nil {
 			s.log.Debug("bgp shutdown: disable peer", "peer", addr, "err", err)
 		}
@@ -139,12 +142,12 @@ func (s *Speaker) closeSessionsLocked(srv *server.BgpServer, grace time.Duration
 	defer tick.Stop()
 	for {
 		established := 0
-		_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		err := srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 			if p.GetState().GetSessionState() == api.PeerState_ESTABLISHED {
 				established++
 			}
 		})
-		if established == 0 {
+		if err == nil && established == 0 {
 			return
 		}
 		select {
