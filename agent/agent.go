@@ -125,11 +125,19 @@ func speakerConfig(m *Model, log *slog.Logger) bgp.Config {
 		RouterID:       m.BGP.RouterID,
 		LocalAddress:   m.BGP.LocalAddress,
 		LocalAddressV6: m.BGP.LocalAddressV6,
-		ListenPort:     -1,
+		ListenPort:     listenPort(m.BGP.ListenPort),
 		GRPCListen:     m.BGP.GRPCListen,
 		Peers:          peerConfigs(m),
 		Logger:         log.With("component", "bgp"),
 	}
+}
+
+// listenPort maps bgp.listen_port (0 = off) to bgp.Config's (-1 = off).
+func listenPort(p uint16) int32 {
+	if p == 0 {
+		return -1
+	}
+	return int32(p)
 }
 
 func peerConfigs(m *Model) []bgp.PeerConfig {

@@ -30,12 +30,15 @@ type Config struct {
 
 // BGPConfig is the `bgp` section.
 type BGPConfig struct {
-	ASN            uint32       `yaml:"asn" json:"asn"`
-	RouterID       string       `yaml:"router_id" json:"router_id"`
-	LocalAddress   string       `yaml:"local_address" json:"local_address"`
-	LocalAddressV6 string       `yaml:"local_address_v6,omitempty" json:"local_address_v6,omitempty"`
-	GRPCListen     *string      `yaml:"grpc_listen" json:"grpc_listen"`
-	Peers          []PeerConfig `yaml:"peers" json:"peers"`
+	ASN            uint32  `yaml:"asn" json:"asn"`
+	RouterID       string  `yaml:"router_id" json:"router_id"`
+	LocalAddress   string  `yaml:"local_address" json:"local_address"`
+	LocalAddressV6 string  `yaml:"local_address_v6,omitempty" json:"local_address_v6,omitempty"`
+	GRPCListen     *string `yaml:"grpc_listen" json:"grpc_listen"`
+	// ListenPort, when not 0, accepts sessions from the peers on
+	// local_address:listen_port as well as dialling them.
+	ListenPort uint16       `yaml:"listen_port" json:"listen_port"`
+	Peers      []PeerConfig `yaml:"peers" json:"peers"`
 }
 
 // PeerConfig is one Route Server endpoint.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,16 @@ func TestLoadFillsDefaults(t *testing.T) {
 	}
 	if m.BFDPort != 3784 {
 		t.Errorf("bfd.port default: %d", m.BFDPort)
+	}
+	if sc := speakerConfig(m, slog.New(slog.DiscardHandler)); sc.ListenPort != -1 {
+		t.Errorf("without bgp.listen_port the speaker listens on %d, want -1 (not at all)", sc.ListenPort)
+	}
+	_, m, err = Load([]byte(strings.Replace(validConfig, "bgp:\n", "bgp:\n  listen_port: 1179\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := speakerConfig(m, slog.New(slog.DiscardHandler)); sc.ListenPort != 1179 {
+		t.Errorf("bgp.listen_port 1179 gives the speaker ListenPort %d", sc.ListenPort)
 	}
 }
 

@@ -135,6 +135,9 @@ func restartOnly(cur, next *Model) error {
 	if cur.BGP.GRPCListen != next.BGP.GRPCListen {
 		p.addf("bgp.grpc_listen", "changed: restart rsagent to apply")
 	}
+	if cur.BGP.ListenPort != next.BGP.ListenPort {
+		p.addf("bgp.listen_port", "changed: restart rsagent to apply")
+	}
 	if cur.BFDPort != next.BFDPort {
 		p.addf("bfd.port", "changed: restart rsagent to apply")
 	}

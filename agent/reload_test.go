@@ -16,6 +16,7 @@ func TestRestartOnlyChangesAreRefusedAsAWhole(t *testing.T) {
 		{"a new ASN", "asn: 65010", "asn: 65011", "bgp.asn"},
 		{"a new local address", "local_address: 198.51.100.1", "local_address: 198.51.100.3", "bgp.local_address"},
 		{"a new gRPC address", "bgp:\n", "bgp:\n  grpc_listen: 127.0.0.1:50052\n", "bgp.grpc_listen"},
+		{"a BGP listen port", "bgp:\n", "bgp:\n  listen_port: 1179\n", "bgp.listen_port"},
 		{"a new BFD port", "services:", "bfd: {port: 4784}\nservices:", "bfd.port"},
 		{"bfd.strict", "services:", "bfd: {strict: true}\nservices:", "bfd.strict"},
 		{"a new HTTP address", "services:", "http: {listen: 127.0.0.1:9180}\nservices:", "http"},

@@ -35,6 +35,7 @@ type BGPModel struct {
 	LocalAddress   netip.Addr
 	LocalAddressV6 netip.Addr // zero when IPv6 is off
 	GRPCListen     string     // "" = off
+	ListenPort     uint16     // 0 = do not listen for BGP
 	Peers          []PeerModel
 }
 
@@ -290,6 +291,7 @@ func (c *Config) validateBGP(p *problems) BGPModel {
 		checkHostPort(p, "bgp.grpc_listen", *b.GRPCListen)
 		m.GRPCListen = *b.GRPCListen
 	}
+	m.ListenPort = b.ListenPort
 	if len(b.Peers) == 0 {
 		p.addf("bgp.peers", "at least one peer is required (the Route Server endpoints)")
 	}

@@ -115,17 +115,27 @@ func newRouteServerAS(t testing.TB, addr string, asn, speakerASN uint32) *routeS
 	return rs
 }
 
-// stop waits (bounded) until the route server has seen our speaker's session
-// end, then stops it. GoBGP v3.37's StopBgp clears the global config that a
+// stop stops the route server once its sessions are down.
+func (rs *routeServer) stop() { stopAfterSessions(rs.srv) }
+
+// stopAfterSessions waits (bounded) until srv has seen its sessions end,
+// then stops it. GoBGP v3.37's StopBgp clears the global config that a
 // session's receive goroutine reads for every UPDATE; only the server's own
 // handling of the session-down event orders that read before the clear, so
 // stopping earlier is a data race inside GoBGP under -race.
-func (rs *routeServer) stop() {
+func stopAfterSessions(srv *server.BgpServer) {
 	deadline := time.Now().Add(5 * time.Second)
-	for rs.state() == StateEstablished && time.Now().Before(deadline) {
+	for time.Now().Before(deadline) {
+		up := false
+		_ = srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
+			up = up || p.GetState().GetSessionState() == api.PeerState_ESTABLISHED
+		})
+		if !up {
+			break
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	rs.srv.Stop()
+	srv.Stop()
 }
 
 // watchUpdates records peer state changes and received UPDATEs in one

@@ -13,6 +13,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
 )
 
 func TestSpeakerAdvertisesToRouteServer(t *testing.T) {
@@ -480,4 +483,34 @@ func testShutdown(t *testing.T, rsAddr string, stop func(*testing.T, *Speaker, c
 	if got := s.Advertised(); len(got) != 0 {
 		t.Errorf("Advertised() after Shutdown = %v, want empty", got)
 	}
+}
+
+// TestSpeakerListensOnlyWhenConfigured: with ListenPort set, a peer that
+// dials us reaches Established even though our own attempts go to a port
+// where nothing listens, so the session can only be the incoming one.
+func TestSpeakerListensOnlyWhenConfigured(t *testing.T) {
+	const remote = "127.0.0.14"
+	listen := freePort(t, speakerAddr.String())
+	dead := freePort(t, remote) // our outgoing attempts are refused here
+
+	peer := server.NewBgpServer(server.LoggerOption(&gobgpLogger{log: testLogger(t)}))
+	go peer.Serve()
+	ctx := context.Background()
+	if err := peer.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: rsASN, RouterId: remote, ListenPort: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopAfterSessions(peer) })
+	err := peer.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: speakerAddr.String(), PeerAsn: localASN},
+		Transport: &api.Transport{LocalAddress: remote, RemotePort: uint32(listen)},
+		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 9, KeepaliveInterval: 3}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pc := PeerConfig{Address: netip.MustParseAddr(remote), ASN: rsASN, Port: dead, HoldTime: 9 * time.Second, ConnectRetry: time.Second}
+	s := newTestSpeaker(t, func(c *Config) { c.ListenPort = int32(listen) }, pc)
+	runSpeaker(t, s)
+	waitEstablished(t, s, pc.Address)
 }
