@@ -124,17 +124,9 @@ func (rs *routeServer) stop() { stopAfterSessions(rs.srv) }
 // handling of the session-down event orders that read before the clear, so
 // stopping earlier is a data race inside GoBGP under -race.
 func stopAfterSessions(srv *server.BgpServer) {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		up := false
-		_ = srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
-			up = up || p.GetState().GetSessionState() == api.PeerState_ESTABLISHED
-		})
-		if !up {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	waitSessionsDown(ctx, srv)
 	srv.Stop()
 }
 

@@ -138,22 +138,32 @@ func (s *Speaker) closeSessionsLocked(srv *server.BgpServer, grace time.Duration
 			s.log.Debug("bgp shutdown: disable peer", "peer", addr, "err", err)
 		}
 	}
+	if n, ok := waitSessionsDown(ctx, srv); !ok {
+		s.log.Warn("bgp shutdown: sessions still up after Cease; stopping anyway", "established", n, "grace", grace)
+	}
+}
+
+// waitSessionsDown polls srv every 10 ms until none of its sessions is
+// Established. When ctx ends first it returns false and the last count seen.
+func waitSessionsDown(ctx context.Context, srv *server.BgpServer) (established int, ok bool) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		established := 0
+		n := 0
 		err := srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 			if p.GetState().GetSessionState() == api.PeerState_ESTABLISHED {
-				established++
+				n++
 			}
 		})
-		if err == nil && established == 0 {
-			return
+		if err == nil {
+			if n == 0 {
+				return 0, true
+			}
+			established = n
 		}
 		select {
 		case <-ctx.Done():
-			s.log.Warn("bgp shutdown: sessions still up after Cease; stopping anyway", "established", established, "grace", grace)
-			return
+			return established, false
 		case <-tick.C:
 		}
 	}
