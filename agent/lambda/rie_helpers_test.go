@@ -1,0 +1,206 @@
+package lambda
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rsagent/rsagent/internal/netns"
+	"github.com/rsagent/rsagent/internal/vpcsim"
+)
+
+// rieBinary is AWS's Lambda Runtime Interface Emulator; `make tools`
+// installs the pinned version (go install) into .tools/bin, which `make
+// test` puts on PATH.
+const rieBinary = "aws-lambda-rie"
+
+// buildBootstrap builds cmd/rsagent the way `make lambda-zip` does (static,
+// without the legacy RPC mode) and names it bootstrap, the file the
+// provided.al2023 runtime starts without arguments.
+func buildBootstrap(tb testing.TB) string {
+	tb.Helper()
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		tb.Fatalf("go env GOMOD: %v", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	bin := filepath.Join(tb.TempDir(), "bootstrap")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", bin, "./cmd/rsagent")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("go build bootstrap: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// rie is one emulated Lambda execution environment running bootstrap.
+type rie struct {
+	url string
+	cmd *exec.Cmd
+	log *lockedBuffer
+}
+
+// lockedBuffer collects the emulator's stdout and stderr.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startRIE runs the emulator on 127.0.0.1 (both its invoke API and the
+// Runtime API it serves to the function) with bootstrap as the function,
+// configured by the file at config. The function's environment holds only
+// what Lambda would give it plus offline AWS credentials: nothing can reach
+// AWS or IMDS. It is stopped (SIGTERM, then SIGKILL) at cleanup.
+func startRIE(tb testing.TB, bootstrap, config string, timeout time.Duration) *rie {
+	tb.Helper()
+	netns.RequireBinaries(tb, rieBinary)
+	invokeAddr := freeAddr(tb)
+	runtimeAddr := freeAddr(tb)
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tb.TempDir(), "TZ=UTC",
+		"RSAGENT_CONFIG=" + config, "AWS_REGION=us-east-1",
+		fmt.Sprintf("AWS_LAMBDA_FUNCTION_TIMEOUT=%d", int(timeout.Seconds())),
+		"AWS_LAMBDA_FUNCTION_NAME=rsagent-sync-routes", "LAMBDA_TASK_ROOT=" + filepath.Dir(bootstrap)}
+	for k, v := range vpcsim.OfflineAWSEnv() {
+		if v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	cmd := exec.Command(rieBinary, "--log-level", "error",
+		"--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, bootstrap)
+	cmd.Dir = filepath.Dir(bootstrap)
+	cmd.Env = env
+	r := &rie{url: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations", cmd: cmd, log: &lockedBuffer{}}
+	cmd.Stdout, cmd.Stderr = r.log, r.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", rieBinary, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	tb.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if tb.Failed() {
+			tb.Logf("emulator and function output:\n%s", r.log.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", invokeAddr, time.Second)
+		if err == nil {
+			c.Close()
+			return r
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the emulator did not listen on %s within 10 s: %v", invokeAddr, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// invoke sends one event and returns the emulator's status and body.
+func (r *rie) invoke(tb testing.TB, payload []byte) (int, []byte) {
+	tb.Helper()
+	client := &http.Client{Timeout: 2 * time.Minute}
+	resp, err := client.Post(r.url, "application/json", bytes.NewReader(payload))
+	if err != nil {
+		tb.Fatalf("invoke: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("read the invocation result: %v", err)
+	}
+	return resp.StatusCode, b
+}
+
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// lambdaConfig writes the function's config: the reconcile section only,
+// pointed at the emulated EC2 endpoint.
+func lambdaConfig(tb testing.TB, vpcID, endpoint, extra string) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "rsagent.yaml")
+	cfg := fmt.Sprintf("reconcile:\n  region: us-east-1\n  vpc_id: %s\n  endpoint: %s\n%slog: {level: info, format: json}\n", vpcID, endpoint, extra)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// sampleEvent reads testdata/events/name and applies edit to its decoded
+// form, so every event the tests send keeps all fields of the real shape.
+func sampleEvent(tb testing.TB, name string, edit func(map[string]any)) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "events", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		tb.Fatalf("%s: %v", name, err)
+	}
+	if edit != nil {
+		edit(m)
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// patchEvent is the API Gateway REST proxy event for a Sync Routes PATCH
+// that API Gateway accepted with an API key.
+func patchEvent(tb testing.TB, vpc, rtb, body string) []byte {
+	tb.Helper()
+	return sampleEvent(tb, "apigw-patch.json", func(m map[string]any) {
+		path := "/vpcs/" + vpc + "/route-tables/" + rtb
+		m["path"] = path
+		m["pathParameters"] = map[string]any{"vpc-id": vpc, "route-table-id": rtb}
+		m["body"] = body
+		rc := m["requestContext"].(map[string]any)
+		rc["path"] = "/v1" + path
+		id := rc["identity"].(map[string]any)
+		id["apiKey"], id["apiKeyId"] = "caller-key-checked-by-api-gateway", "k1a2b3c4d5"
+		m["headers"].(map[string]any)["x-api-key"] = "caller-key-checked-by-api-gateway"
+		m["multiValueHeaders"].(map[string]any)["x-api-key"] = []any{"caller-key-checked-by-api-gateway"}
+	})
+}
