@@ -31,7 +31,8 @@ func newLambdaCmd() *cobra.Command {
 		Short: "Run as an AWS Lambda function: the reconciler and the Sync Routes API (docs/serverless.md)",
 		Long: "lambda is the bootstrap of the serverless form (runtime provided.al2023; the binary may be named\n" +
 			"bootstrap instead). The config file is $RSAGENT_CONFIG, else --config when given, else\n" +
-			"$LAMBDA_TASK_ROOT/rsagent.yaml; it must hold only a reconcile section. API Gateway REST proxy events\n" +
+			"$LAMBDA_TASK_ROOT/rsagent.yaml; it must hold only a reconcile section ($RSAGENT_VPC_ID and\n" +
+			"$RSAGENT_SNS_TOPIC_ARN, when set, replace its vpc_id and notify.sns_topic_arn). API Gateway REST proxy events\n" +
 			"for PATCH /vpcs/{vpc-id}/route-tables/{route-table-id} run the Sync Routes API, EventBridge scheduled\n" +
 			"events and SNS notifications run one reconcile pass. Logs are JSON.",
 		Args: cobra.NoArgs,
@@ -40,14 +41,12 @@ func newLambdaCmd() *cobra.Command {
 				return usageErr(errors.New("lambda: AWS_LAMBDA_RUNTIME_API is not set: this command runs inside AWS Lambda " +
 					"(or under the Lambda Runtime Interface Emulator, see docs/serverless.md)"))
 			}
-			path := os.Getenv("RSAGENT_CONFIG")
-			if path == "" && cmd.Flags().Changed("config") {
-				path = configPath(cmd)
+			flagPath := ""
+			if cmd.Flags().Changed("config") {
+				flagPath = configPath(cmd)
 			}
-			if path == "" {
-				path = filepath.Join(os.Getenv("LAMBDA_TASK_ROOT"), "rsagent.yaml")
-			}
-			_, m, err := agent.LoadFile(path)
+			path := lambda.ConfigPath(os.Getenv, flagPath)
+			m, err := lambda.LoadConfig(path, os.Getenv)
 			if err != nil {
 				return usageErr(err)
 			}
