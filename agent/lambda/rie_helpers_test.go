@@ -80,15 +80,9 @@ func startRIE(tb testing.TB, bootstrap, config string, timeout time.Duration) *r
 	netns.RequireBinaries(tb, rieBinary)
 	invokeAddr := freeAddr(tb)
 	runtimeAddr := freeAddr(tb)
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tb.TempDir(), "TZ=UTC",
-		"RSAGENT_CONFIG=" + config, "AWS_REGION=us-east-1",
+	env := append(offlineEnv(tb), "RSAGENT_CONFIG="+config, "AWS_REGION=us-east-1",
 		fmt.Sprintf("AWS_LAMBDA_FUNCTION_TIMEOUT=%d", int(timeout.Seconds())),
-		"AWS_LAMBDA_FUNCTION_NAME=rsagent-sync-routes", "LAMBDA_TASK_ROOT=" + filepath.Dir(bootstrap)}
-	for k, v := range vpcsim.OfflineAWSEnv() {
-		if v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
+		"AWS_LAMBDA_FUNCTION_NAME=rsagent-sync-routes", "LAMBDA_TASK_ROOT="+filepath.Dir(bootstrap))
 	cmd := exec.Command(rieBinary, "--log-level", "error",
 		"--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, bootstrap)
 	cmd.Dir = filepath.Dir(bootstrap)
@@ -125,6 +119,18 @@ func startRIE(tb testing.TB, bootstrap, config string, timeout time.Duration) *r
 		}
 		time.Sleep(20 * time.Millisecond) // polling interval
 	}
+}
+
+// offlineEnv is a process environment in which the AWS SDK finds static
+// credentials and nothing else: no IMDS, no shared config, no profile.
+func offlineEnv(tb testing.TB) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tb.TempDir(), "TZ=UTC"}
+	for k, v := range vpcsim.OfflineAWSEnv() {
+		if v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // invoke sends one event and returns the emulator's status and body.
