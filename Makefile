@@ -40,12 +40,13 @@ $(CFN_SPEC): deploy/cloudformation/schema/package-lock.json
 # placeholder VPC; the CloudFormation stack overrides vpc_id.
 LAMBDA_CONFIG ?= deploy/examples/lambda.yaml
 LAMBDA_ZIP    ?= bin/rsagent-lambda-$(GOARCH).zip
+LAMBDA_DIR    ?= bin/lambda-$(GOARCH)
 lambda-zip:
-	rm -rf bin/lambda-$(GOARCH) && mkdir -p bin/lambda-$(GOARCH)
-	GOOS=linux GOARCH=$(GOARCH) CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc -ldflags '$(LDFLAGS)' -o bin/lambda-$(GOARCH)/bootstrap ./cmd/rsagent
+	rm -rf $(LAMBDA_DIR) && mkdir -p $(LAMBDA_DIR) $(dir $(LAMBDA_ZIP))
+	GOOS=linux GOARCH=$(GOARCH) CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc -ldflags '$(LDFLAGS)' -o $(LAMBDA_DIR)/bootstrap ./cmd/rsagent
 	$(GO) run ./cmd/rsagent config check -c $(LAMBDA_CONFIG) >/dev/null
-	install -m 0644 $(LAMBDA_CONFIG) bin/lambda-$(GOARCH)/rsagent.yaml
-	rm -f $(LAMBDA_ZIP) && cd bin/lambda-$(GOARCH) && zip -q -X ../$(notdir $(LAMBDA_ZIP)) bootstrap rsagent.yaml
+	install -m 0644 $(LAMBDA_CONFIG) $(LAMBDA_DIR)/rsagent.yaml
+	rm -f $(LAMBDA_ZIP) && cd $(LAMBDA_DIR) && zip -q -X $(abspath $(LAMBDA_ZIP)) bootstrap rsagent.yaml
 	@echo "$(LAMBDA_ZIP): upload it to S3 and deploy deploy/cloudformation/sync-routes-lambda.yaml (docs/serverless.md)"
 
 # The Debian package (deploy/deb/nfpm.yaml): binary, systemd unit, sysusers

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -110,13 +111,12 @@ func schedule(b *testing.B, fn *rie) PassReport {
 func BenchmarkLambdaColdStart(b *testing.B) {
 	netns.RequireBinaries(b, rieBinary)
 	f := newFailoverVPC(b)
-	cfg := lambdaConfig(b, testVPC, f.srv.URL(), "")
-	bootstrap := buildBootstrap(b)
+	task := packageFunction(b, lambdaConfig(b, testVPC, f.srv.URL(), ""))
 	var lambda, daemon time.Duration
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		fn := startRIE(b, bootstrap, cfg, time.Minute)
+		fn := startRIE(b, task, time.Minute)
 		b.StartTimer()
 		start := time.Now()
 		rep := schedule(b, fn)
@@ -126,7 +126,7 @@ func BenchmarkLambdaColdStart(b *testing.B) {
 			b.Fatalf("cold pass: %+v", rep)
 		}
 		start = time.Now()
-		cmd := exec.Command(bootstrap, "reconcile", "--once", "-c", cfg)
+		cmd := exec.Command(filepath.Join(task, "bootstrap"), "reconcile", "--once", "-c", filepath.Join(task, "rsagent.yaml"))
 		cmd.Env = offlineEnv(b)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("rsagent reconcile --once: %v\n%s", err, out)
@@ -149,7 +149,6 @@ func BenchmarkLambdaColdStart(b *testing.B) {
 // it, in-process) on an identical VPC.
 func BenchmarkLambdaWarmFailover104(b *testing.B) {
 	netns.RequireBinaries(b, rieBinary)
-	bootstrap := buildBootstrap(b)
 	const bound = (104.0 - 50) / 5
 	var lambda, daemon time.Duration
 	lambdaThrottled, daemonThrottled := 0, 0
@@ -157,7 +156,7 @@ func BenchmarkLambdaWarmFailover104(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		f := newFailoverVPC(b)
-		fn := startRIE(b, bootstrap, lambdaConfig(b, testVPC, f.srv.URL(), ""), time.Minute)
+		fn := startRIE(b, packageFunction(b, lambdaConfig(b, testVPC, f.srv.URL(), "")), time.Minute)
 		if rep := schedule(b, fn); rep.Pass.Result != "ok" {
 			b.Fatalf("warm-up pass: %+v", rep)
 		}

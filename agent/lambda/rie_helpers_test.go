@@ -1,6 +1,7 @@
 package lambda
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,24 +28,53 @@ import (
 // test` puts on PATH.
 const rieBinary = "aws-lambda-rie"
 
-// buildBootstrap builds cmd/rsagent the way `make lambda-zip` does (static,
-// without the legacy RPC mode) and names it bootstrap, the file the
-// provided.al2023 runtime starts without arguments.
-func buildBootstrap(tb testing.TB) string {
+// packageFunction runs `make lambda-zip` with config as the packed
+// rsagent.yaml and unpacks the zip into a task directory, as Lambda does
+// into /var/task. It returns that directory: bootstrap and rsagent.yaml.
+func packageFunction(tb testing.TB, config string) string {
 	tb.Helper()
+	netns.RequireBinaries(tb, "make", "zip")
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		tb.Fatalf("go env GOMOD: %v", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	bin := filepath.Join(tb.TempDir(), "bootstrap")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", bin, "./cmd/rsagent")
+	work := tb.TempDir()
+	zipPath := filepath.Join(work, "function.zip")
+	cmd := exec.Command("make", "--no-print-directory", "lambda-zip", "GOARCH="+runtime.GOARCH,
+		"LAMBDA_CONFIG="+config, "LAMBDA_DIR="+filepath.Join(work, "stage"), "LAMBDA_ZIP="+zipPath)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build bootstrap: %v\n%s", err, out)
+		tb.Fatalf("make lambda-zip: %v\n%s", err, out)
 	}
-	return bin
+	task := filepath.Join(work, "task")
+	zr, err := zip.OpenReader(zipPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer zr.Close()
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+		rc, err := f.Open()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		must(tb, os.MkdirAll(task, 0o755))
+		must(tb, os.WriteFile(filepath.Join(task, f.Name), b, f.Mode().Perm()))
+	}
+	if slices.Sort(names); !slices.Equal(names, []string{"bootstrap", "rsagent.yaml"}) {
+		tb.Fatalf("the zip holds %v, want bootstrap and rsagent.yaml", names)
+	}
+	if st, err := os.Stat(filepath.Join(task, "bootstrap")); err != nil || st.Mode().Perm()&0o111 == 0 {
+		tb.Fatalf("bootstrap is not executable in the zip: %v %v", st, err)
+	}
+	return task
 }
 
 // rie is one emulated Lambda execution environment running bootstrap.
@@ -71,21 +103,22 @@ func (b *lockedBuffer) String() string {
 }
 
 // startRIE runs the emulator on 127.0.0.1 (both its invoke API and the
-// Runtime API it serves to the function) with bootstrap as the function,
-// configured by the file at config. The function's environment holds only
-// what Lambda would give it plus offline AWS credentials: nothing can reach
-// AWS or IMDS. It is stopped (SIGTERM, then SIGKILL) at cleanup.
-func startRIE(tb testing.TB, bootstrap, config string, timeout time.Duration) *rie {
+// Runtime API it serves to the function) with task/bootstrap as the
+// function, which reads task/rsagent.yaml as in Lambda. The function's
+// environment holds only what Lambda would give it plus offline AWS
+// credentials: nothing can reach AWS or IMDS. It is stopped (SIGTERM, then
+// SIGKILL) at cleanup.
+func startRIE(tb testing.TB, task string, timeout time.Duration) *rie {
 	tb.Helper()
 	netns.RequireBinaries(tb, rieBinary)
 	invokeAddr := freeAddr(tb)
 	runtimeAddr := freeAddr(tb)
-	env := append(offlineEnv(tb), "RSAGENT_CONFIG="+config, "AWS_REGION=us-east-1",
+	env := append(offlineEnv(tb), "AWS_REGION=us-east-1",
 		fmt.Sprintf("AWS_LAMBDA_FUNCTION_TIMEOUT=%d", int(timeout.Seconds())),
-		"AWS_LAMBDA_FUNCTION_NAME=rsagent-sync-routes", "LAMBDA_TASK_ROOT="+filepath.Dir(bootstrap))
+		"AWS_LAMBDA_FUNCTION_NAME=rsagent-sync-routes", "LAMBDA_TASK_ROOT="+task)
 	cmd := exec.Command(rieBinary, "--log-level", "error",
-		"--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, bootstrap)
-	cmd.Dir = filepath.Dir(bootstrap)
+		"--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, filepath.Join(task, "bootstrap"))
+	cmd.Dir = task
 	cmd.Env = env
 	r := &rie{url: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations", cmd: cmd, log: &lockedBuffer{}}
 	cmd.Stdout, cmd.Stderr = r.log, r.log

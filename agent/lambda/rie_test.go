@@ -2,6 +2,7 @@ package lambda
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -83,13 +84,13 @@ func (l *lambdaVPC) realWrites() int {
 	return n
 }
 
-// TestLambdaUnderTheRuntimeInterfaceEmulator runs the bootstrap binary
-// (cmd/rsagent named bootstrap, as `make lambda-zip` packs it) under AWS's
+// TestLambdaUnderTheRuntimeInterfaceEmulator runs the function `make
+// lambda-zip` packs (cmd/rsagent named bootstrap, and its config) under AWS's
 // Lambda Runtime Interface Emulator, against the EC2 emulator through the
 // real SDK: the events Lambda would deliver, and what they do to the VPC.
 func TestLambdaUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	l := newLambdaVPC(t)
-	fn := startRIE(t, buildBootstrap(t), lambdaConfig(t, testVPC, l.srv.URL(), ""), 30*time.Second)
+	fn := startRIE(t, packageFunction(t, lambdaConfig(t, testVPC, l.srv.URL(), "")), 30*time.Second)
 
 	t.Run("a scheduled event converges the custom tables", func(t *testing.T) {
 		code, body := fn.invoke(t, sampleEvent(t, "schedule.json", nil))
@@ -274,4 +275,64 @@ func TestLambdaUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 			t.Logf("emulator and function output:\n%s", fn.log.String())
 		}
 	})
+}
+
+// TestLambdaPassEndsBeforeTheDeadline gives a 3 s function more writes than
+// its bucket allows in that time: the invocation must end before Lambda's
+// deadline with an error that says what was applied and what was not, and
+// the next invocation must carry on from there.
+func TestLambdaPassEndsBeforeTheDeadline(t *testing.T) {
+	v := vpcsim.NewVPC(testVPC, netip.MustParsePrefix("10.0.0.0/16"))
+	eni := v.AddNetworkInterface(netip.MustParseAddr("10.0.1.10"))
+	custom := []string{v.AddRouteTable(), v.AddRouteTable()}
+	must(t, v.EnablePropagation(v.AddRouteServer(65000), v.MainTableID()))
+	for i := range 26 {
+		dst := netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i + 1)}), 32)
+		must(t, v.PutRoute(v.MainTableID(), vpcsim.Route{Destination: dst, NetworkInterface: eni, Origin: vpcsim.OriginAdvertisement}))
+	}
+	srv := vpcsim.NewServer(v, vpcsim.Options{})
+	if _, err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	// 52 creates through a client bucket of 9 + 5/s need about 8.6 s.
+	cfg := lambdaConfig(t, testVPC, srv.URL(), "  mutating_rate: {burst: 10, per_second: 5}\n")
+	const timeout = 3 * time.Second
+	fn := startRIE(t, packageFunction(t, cfg), timeout)
+
+	invoke := func() (time.Duration, string, string) {
+		start := time.Now()
+		_, body := fn.invoke(t, sampleEvent(t, "schedule.json", nil))
+		var e struct {
+			Type    string `json:"errorType"`
+			Message string `json:"errorMessage"`
+		}
+		_ = json.Unmarshal(body, &e)
+		return time.Since(start), e.Type, e.Message
+	}
+	copied := func() int {
+		n := 0
+		for _, id := range custom {
+			tb, _ := v.Table(id)
+			n += len(tb.Routes) - 1 // less the local route
+		}
+		return n
+	}
+	took, typ, msg := invoke()
+	first := copied()
+	t.Logf("first invocation, %v: %s: %s", took.Round(time.Millisecond), typ, msg)
+	if typ != "PassError" || !strings.Contains(msg, "schedule pass: ") || !strings.Contains(msg, "deadline") {
+		t.Fatalf("first invocation: %s: %s", typ, msg)
+	}
+	// Lambda would cut the process at the timeout; the emulator reports
+	// "Task timed out" instead of the function's error.
+	if took >= timeout || first == 0 || first >= 52 {
+		t.Errorf("first invocation took %v (timeout %v) and copied %d of 52 routes", took, timeout, first)
+	}
+	if !strings.Contains(msg, fmt.Sprintf("%d applied", first)) {
+		t.Errorf("the error %q does not report the %d routes copied", msg, first)
+	}
+	if _, typ, msg := invoke(); copied() <= first {
+		t.Errorf("the second invocation copied nothing more (%d): %s %s", copied(), typ, msg)
+	}
 }
