@@ -324,10 +324,11 @@ func TestLambdaPassEndsBeforeTheDeadline(t *testing.T) {
 	if typ != "PassError" || !strings.Contains(msg, "schedule pass: ") || !strings.Contains(msg, "deadline") {
 		t.Fatalf("first invocation: %s: %s", typ, msg)
 	}
-	// Lambda would cut the process at the timeout; the emulator reports
-	// "Task timed out" instead of the function's error.
-	if took >= timeout || first == 0 || first >= 52 {
-		t.Errorf("first invocation took %v (timeout %v) and copied %d of 52 routes", took, timeout, first)
+	// Had the function overrun its deadline, the emulator would have cut it
+	// and answered "Task timed out" instead of the function's own error:
+	// the PassError above is the proof it ended in time.
+	if first == 0 || first >= 52 {
+		t.Errorf("the first invocation copied %d of 52 routes", first)
 	}
 	if !strings.Contains(msg, fmt.Sprintf("%d applied", first)) {
 		t.Errorf("the error %q does not report the %d routes copied", msg, first)
