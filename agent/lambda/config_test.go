@@ -82,3 +82,13 @@ func TestLoadConfig(t *testing.T) {
 		}
 	})
 }
+
+func TestTheShippedLambdaExampleIsAccepted(t *testing.T) {
+	m, err := LoadConfig("../../deploy/examples/lambda.yaml", env(map[string]string{EnvVPCID: "vpc-0fedcba9876543210"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.ReconcileOnly || m.Reconcile.VPCID != "vpc-0fedcba9876543210" {
+		t.Errorf("the example is not a reconcile-only config the stack can point at its VPC: %+v", m.Reconcile)
+	}
+}
