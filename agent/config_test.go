@@ -150,10 +150,22 @@ func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
 
 func TestExampleConfigsAreValid(t *testing.T) {
 	files, err := filepath.Glob("../deploy/examples/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no example configs found (%v)", err)
+	if err != nil || len(files) < 6 {
+		t.Fatalf("found %d example configs, want the 6 of deploy/examples (%v)", len(files), err)
 	}
 	for _, f := range files {
+		if filepath.Base(f) == "router.yaml" {
+			// router.yaml is written to DESIGN.md's router: contract, which
+			// the direct-mode issue (11) adds. Until then the only problem
+			// must be that section; when it lands this fails: drop the case.
+			t.Run("router.yaml is refused only for its router section", func(t *testing.T) {
+				_, _, err := LoadFile(f)
+				if err == nil || !strings.Contains(err.Error(), "router") || strings.Count(err.Error(), "\n") > 0 {
+					t.Fatalf("router.yaml: %v", err)
+				}
+			})
+			continue
+		}
 		t.Run(filepath.Base(f)+" validates", func(t *testing.T) {
 			if _, _, err := LoadFile(f); err != nil {
 				t.Fatal(err)

@@ -3,5 +3,6 @@
 // them (health → advertisements, BFD → BGP peer resets, BGP changes →
 // reconcile), the HTTP endpoints and the Prometheus adapters.
 //
-// Only cmd/rsagent imports agent.
+// Only cmd/rsagent and agent/lambda (the Lambda form's event adapter) import
+// agent.
 package agent

@@ -10,7 +10,7 @@ import (
 )
 
 func main() {
-	err := run(os.Args[1:])
+	err := run(lambdaArgs(os.Args[0], os.Args[1:]))
 	if err == nil {
 		return
 	}

@@ -31,7 +31,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.PersistentFlags().StringP("config", "c", agent.DefaultConfigPath, "config file")
 	root.AddCommand(newRunCmd(), newConfigCmd(), newStatusCmd(), newDrainCmd(true), newDrainCmd(false),
-		newReconcileCmd(), newLabCmd(), newVersionCmd())
+		newReconcileCmd(), newLabCmd(), newLambdaCmd(), newVersionCmd())
 	return root
 }
 
