@@ -152,6 +152,7 @@ func bfdSessionConfig(m *Model, p PeerModel) bfd.SessionConfig {
 	return bfd.SessionConfig{
 		Peer: p.Address, Local: m.BGP.LocalAddress,
 		DesiredMinTx: p.BFD.MinTx, RequiredMinRx: p.BFD.MinRx, DetectMult: p.BFD.Multiplier, Passive: p.BFD.Passive,
+		Auth: m.BFDAuth,
 	}
 }
 

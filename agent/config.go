@@ -67,6 +67,8 @@ type BFDConfig struct {
 	Port     int            `yaml:"port" json:"port"`
 	Defaults BFDTimerConfig `yaml:"defaults" json:"defaults"`
 	Strict   bool           `yaml:"strict" json:"strict"`
+	// Auth, when set, authenticates every BFD session (RFC 5880 §6.7).
+	Auth *BFDAuthConfig `yaml:"auth,omitempty" json:"auth,omitempty"`
 }
 
 // BFDTimerConfig holds BFD session timers.

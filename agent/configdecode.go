@@ -52,8 +52,11 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	// Types with their own decoder check their own shape.
+	// Types with their own decoder check their own shape. Values are
+	// decoded here, one field at a time, so that an error names its field
+	// even when several share a line (`bfd: {min_tx: 1s, multiplier: 300}`).
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		w.checkValue(n, t, path)
 		return
 	}
 	switch t.Kind() {
@@ -103,8 +106,35 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	default:
 		if n.Kind != yaml.ScalarNode {
 			w.problems = append(w.problems, fmt.Sprintf("%s: expected a single value, got %s", orRoot(path), describe(n)))
+			return
 		}
+		w.checkValue(n, t, path)
 	}
+}
+
+// checkValue decodes n into a fresh t and records the error under path.
+func (w *walker) checkValue(n *yaml.Node, t reflect.Type, path string) {
+	if n.Tag == "!!null" {
+		return
+	}
+	err := n.Decode(reflect.New(t).Interface())
+	if err == nil {
+		return
+	}
+	for _, m := range yamlMessages(err) {
+		if sub := lineRE.FindStringSubmatch(m); sub != nil {
+			m = sub[2]
+		}
+		w.problems = append(w.problems, fmt.Sprintf("%s: %s", orRoot(path), friendlyTypeError(m)))
+	}
+}
+
+func yamlMessages(err error) []string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return te.Errors
+	}
+	return []string{err.Error()}
 }
 
 func (w *walker) walkMerge(v *yaml.Node, t reflect.Type, path string) {
@@ -187,13 +217,7 @@ var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // translate rewrites yaml's "line N: …" messages to name the field on line N.
 func (w *walker) translate(err error) []string {
-	var msgs []string
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	} else {
-		msgs = []string{err.Error()}
-	}
+	msgs := yamlMessages(err)
 	out := make([]string, 0, len(msgs))
 	for _, m := range msgs {
 		if sub := lineRE.FindStringSubmatch(m); sub != nil {

@@ -33,6 +33,9 @@ func (a *Agent) Reload(next *Model) error {
 		}
 	}
 	a.reloadBFD(cur, next)
+	if !bfdAuthEqual(cur.BFDAuth, next.BFDAuth) {
+		a.log.Info("reload: bfd authentication changed", "from", authString(cur.BFDAuth), "to", authString(next.BFDAuth))
+	}
 
 	a.model = next
 	oldSvc := map[string]ServiceModel{}
@@ -93,7 +96,7 @@ func (a *Agent) reloadBFD(cur, next *Model) {
 			if err := a.addBFDLocked(p); err != nil {
 				a.log.Error("reload: bfd session not added", "peer", p.Address, "error", err)
 			}
-		case *o.BFD != *p.BFD:
+		case *o.BFD != *p.BFD || !bfdAuthEqual(cur.BFDAuth, next.BFDAuth):
 			// A Poll sequence negotiates the new timers; the session stays Up.
 			if err := a.bfd.UpdateSession(bfdSessionConfig(next, p)); err != nil {
 				a.log.Error("reload: bfd timers not updated", "peer", p.Address, "error", err)

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rsagent/rsagent/bfd"
 )
 
 // Model is a validated configuration in the types the components need.
@@ -22,6 +24,7 @@ type Model struct {
 	BGP           BGPModel
 	BFDPort       int
 	BFDStrict     bool
+	BFDAuth       *bfd.AuthConfig // nil = no authentication
 	Services      []ServiceModel
 	Reconcile     *ReconcileModel
 	HTTP          HTTPModel
@@ -249,6 +252,9 @@ func (c *Config) Validate() (*Model, error) {
 		p.addf("bfd.port", "%d is not a port (1..65535)", c.BFD.Port)
 	}
 	validateBFDTimers(&p, "bfd.defaults", c.BFD.Defaults.MinTx.D(), c.BFD.Defaults.MinRx.D(), c.BFD.Defaults.Multiplier)
+	if c.BFD.Auth != nil {
+		m.BFDAuth = c.BFD.Auth.validate(&p, "bfd.auth")
+	}
 	m.Services = c.validateServices(&p, m.BGP.LocalAddressV6.IsValid())
 	if c.Reconcile != nil {
 		m.Reconcile = c.Reconcile.validate(&p)

@@ -72,3 +72,47 @@ func TestMeticulousSHA1RefusesReplay(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthSequenceKnownLastsTwiceTheDetectionTime checks §6.8.1: the
+// received sequence number stays known until no packet arrived for twice
+// the detection time. Between one and two detection times a packet far
+// outside the window is still refused; after two it is accepted afresh.
+func TestAuthSequenceKnownLastsTwiceTheDetectionTime(t *testing.T) {
+	const detect = 3 * time.Second // DetectMult 3 × 1 s while not Up
+	for _, tc := range []struct {
+		name       string
+		silence    time.Duration
+		wantAccept bool
+	}{
+		{"a jump after 1.5 detection times is refused", detect * 3 / 2, false},
+		{"a jump after 2 detection times starts afresh", 2*detect + time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				auth := &AuthConfig{Type: AuthKeyedSHA1, KeyID: 2, Secret: []byte("k")}
+				ca, _ := cfgAB(time.Second, time.Second, 3)
+				ca.Auth = auth
+				a := newEndpoint(t, ca, 1)
+				stop := runAll(a)
+				defer stop()
+				send := func(seq uint32) {
+					p := Packet{State: StateDown, DetectMult: 3, MyDiscriminator: 9, DesiredMinTx: time.Second, RequiredMinRx: time.Second,
+						Auth: &Auth{Type: AuthKeyedSHA1, KeyID: 2, Sequence: seq}}
+					b, _ := p.Marshal()
+					signSHA1(b, auth.Secret)
+					a.injectRaw(t, b)
+					waitIdle()
+				}
+				send(100)
+				time.Sleep(tc.silence)
+				send(100 + 1000) // far outside the 3 × DetectMult window
+				st := a.s.snapshot()
+				accepted := st.PacketsReceived == 2
+				if accepted != tc.wantAccept {
+					t.Fatalf("second packet accepted = %v (received %d, drops %v), want %v",
+						accepted, st.PacketsReceived, a.dropReasons(), tc.wantAccept)
+				}
+			})
+		})
+	}
+}

@@ -64,6 +64,13 @@ func requireInterop(t testing.TB, k peerKind) {
 // sockets created inside the agent namespace through the socket hook.
 func newInteropEnv(t testing.TB, k peerKind, pt peerTimers, ours bfd.SessionConfig) *interopEnv {
 	t.Helper()
+	return newInteropEnvAuth(t, k, pt, ours, "")
+}
+
+// newInteropEnvAuth is newInteropEnv with BIRD's interface options for
+// authentication (e.g. `authentication keyed sha1; password "k" { id 1; };`).
+func newInteropEnvAuth(t testing.TB, k peerKind, pt peerTimers, ours bfd.SessionConfig, birdAuth string) *interopEnv {
+	t.Helper()
 	e := &interopEnv{agentNS: netns.New(t), peerNS: netns.New(t)}
 	e.agentIf, e.peerIf = netns.Link(t, e.agentNS, e.peerNS, netip.PrefixFrom(agentAddr, 30), netip.PrefixFrom(peerAddr, 30))
 	switch k {
@@ -76,8 +83,8 @@ func newInteropEnv(t testing.TB, k peerKind, pt peerTimers, ours bfd.SessionConf
 		// A static BFD neighbor: BIRD's BFD without any BGP around it.
 		e.bird = netns.StartBIRD(t, e.peerNS, netns.BIRDConfig{
 			RouterID: peerAddr,
-			Extra: fmt.Sprintf("protocol bfd {\n  interface %q { min rx interval %d ms; min tx interval %d ms; multiplier %d; };\n  neighbor %s dev %q local %s;\n}\n",
-				e.peerIf, pt.rxMs, pt.txMs, pt.mult, agentAddr, e.peerIf, peerAddr),
+			Extra: fmt.Sprintf("protocol bfd {\n  interface %q { min rx interval %d ms; min tx interval %d ms; multiplier %d; %s };\n  neighbor %s dev %q local %s;\n}\n",
+				e.peerIf, pt.rxMs, pt.txMs, pt.mult, birdAuth, agentAddr, e.peerIf, peerAddr),
 		})
 	}
 	e.m = bfd.NewManager(bfd.ManagerConfig{ListenAddrs: []netip.Addr{agentAddr}, ListenPacket: e.agentNS.ListenPacket})
@@ -336,6 +343,67 @@ func runInterop(t *testing.T, k peerKind) {
 			}
 			if downs1 != downs0 || after.Transitions != before.Transitions {
 				t.Errorf("flap: FRR downs %d → %d, our transitions %d → %d", downs0, downs1, before.Transitions, after.Transitions)
+			}
+		})
+	}
+}
+
+// TestInteropBIRDAuthentication runs each authentication type rsagent
+// supports against BIRD's BFD: the session comes Up and stays Up with the
+// same key, and a wrong key keeps it Down with every packet counted as an
+// auth drop.
+func TestInteropBIRDAuthentication(t *testing.T) {
+	t.Parallel()
+	requireInterop(t, peerBIRD)
+	pt := peerTimers{100, 100, 3}
+	for _, tc := range []struct {
+		name      string
+		birdAuth  string
+		ours      bfd.AuthConfig
+		wantUp    bool
+		stableFor time.Duration
+	}{
+		{"simple password comes up", `authentication simple; password "s3cret" { id 1; };`,
+			bfd.AuthConfig{Type: bfd.AuthSimplePassword, KeyID: 1, Secret: []byte("s3cret")}, true, 3 * time.Second},
+		{"keyed sha1 comes up", `authentication keyed sha1; password "k3y-for-sha1" { id 7; };`,
+			bfd.AuthConfig{Type: bfd.AuthKeyedSHA1, KeyID: 7, Secret: []byte("k3y-for-sha1")}, true, 3 * time.Second},
+		{"meticulous keyed sha1 comes up and stays up", `authentication meticulous keyed sha1; password "k3y-for-sha1" { id 9; };`,
+			bfd.AuthConfig{Type: bfd.AuthMeticulousSHA1, KeyID: 9, Secret: []byte("k3y-for-sha1")}, true, 5 * time.Second},
+		{"a wrong sha1 key is refused and counted", `authentication keyed sha1; password "the-right-key" { id 7; };`,
+			bfd.AuthConfig{Type: bfd.AuthKeyedSHA1, KeyID: 7, Secret: []byte("a-wrong-key")}, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			auth := tc.ours
+			e := newInteropEnvAuth(t, peerBIRD, pt, bfd.SessionConfig{DesiredMinTx: 100 * time.Millisecond,
+				RequiredMinRx: 100 * time.Millisecond, DetectMult: 3, Auth: &auth}, tc.birdAuth)
+			if !tc.wantUp {
+				netns.WaitFor(t, 5*time.Second, "auth drops counted", func() error {
+					if n := e.m.Drops()[bfd.DropAuth]; n < 3 {
+						return fmt.Errorf("%d auth drops", n)
+					}
+					return nil
+				})
+				if st := e.status(); st.State == bfd.StateUp || st.PacketsReceived != 0 {
+					t.Fatalf("with a wrong key: state %s, %d packets accepted; want Down and none", st.State, st.PacketsReceived)
+				}
+				if st, err := e.peerState(); err == nil && st == "Up" {
+					t.Fatalf("BIRD sees the session Up with a wrong key")
+				}
+				return
+			}
+			e.waitChange(t, bfd.StateUp, 5*time.Second)
+			e.waitSettled(t, pt)
+			before := e.status()
+			e.collect(tc.stableFor)
+			after := e.status()
+			if after.State != bfd.StateUp || after.Transitions != before.Transitions {
+				t.Fatalf("flapped: %d → %d transitions, state %s", before.Transitions, after.Transitions, after.State)
+			}
+			if n := e.m.Drops()[bfd.DropAuth]; n != 0 {
+				t.Fatalf("%d auth drops with matching keys", n)
+			}
+			if st, err := e.peerState(); err != nil || st != "Up" {
+				t.Fatalf("BIRD sees the session %q (%v), want Up", st, err)
 			}
 		})
 	}

@@ -24,6 +24,8 @@ const (
 	DropAddressMismatch      = "address_mismatch"
 	DropAuth                 = "auth"
 	DropQueueFull            = "queue_full"
+	// DropAdminDown: a packet for a session we hold in AdminDown (§6.8.6).
+	DropAdminDown = "admin_down"
 )
 
 // ErrNoSession is returned for operations on a peer without a session.

@@ -165,10 +165,13 @@ type session struct {
 	txEnabled                bool
 	xmitSeq, rcvSeq          uint32
 	rcvSeqKnown              bool
-	upSince                  time.Time
-	sent, received, trans    uint64
-	finalsSent               uint64
-	remotePolling            bool
+	// rcvSeqForget is when rcvSeqKnown lapses: twice the detection time
+	// after the last authenticated packet (§6.8.1).
+	rcvSeqForget          time.Time
+	upSince               time.Time
+	sent, received, trans uint64
+	finalsSent            uint64
+	remotePolling         bool
 
 	mu     sync.Mutex
 	status SessionStatus
@@ -401,6 +404,12 @@ func (s *session) transmit(final bool) {
 
 func (s *session) receive(in rxPacket) {
 	p := in.pkt
+	if s.state == StateAdminDown {
+		// §6.8.6: in AdminDown a received packet is discarded whole; it
+		// must not refresh the remote's state or re-arm detection.
+		s.drop(DropAdminDown)
+		return
+	}
 	if !s.authOK(in) {
 		s.drop("auth")
 		return
@@ -445,7 +454,6 @@ func (s *session) detectExpired() {
 	s.remoteMinTx = 0
 	s.remoteMult = 0
 	s.remoteMinRx = time.Microsecond
-	s.rcvSeqKnown = false
 	next, act := Step(s.state, EventDetectExpired)
 	s.transition(next, act)
 	s.rescheduleTx(false)
@@ -508,6 +516,13 @@ func (s *session) authOK(in rxPacket) bool {
 	case AuthSimplePassword:
 		return subtle.ConstantTimeCompare(a.Password, want.Secret) == 1
 	case AuthKeyedSHA1, AuthMeticulousSHA1:
+		now := s.clock.Now()
+		if s.rcvSeqKnown && !now.Before(s.rcvSeqForget) {
+			// §6.8.1: bfd.AuthSeqKnown is reset after no packet for at
+			// least twice the detection time (not once: a peer that
+			// returns between 1× and 2× must still be in the window).
+			s.rcvSeqKnown = false
+		}
 		if s.rcvSeqKnown {
 			// §6.7.4: within 3 × DetectMult of the last sequence seen;
 			// meticulous must strictly increase.
@@ -521,6 +536,8 @@ func (s *session) authOK(in rxPacket) bool {
 			return false
 		}
 		s.rcvSeq, s.rcvSeqKnown = a.Sequence, true
+		detect := time.Duration(in.pkt.DetectMult) * max(s.useRx, in.pkt.DesiredMinTx)
+		s.rcvSeqForget = now.Add(2 * detect)
 		return true
 	}
 	return false

@@ -1,6 +1,7 @@
 package bfd
 
 import (
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -413,6 +414,37 @@ func TestReapplyingTheSameConfigChangesNothing(t *testing.T) {
 		}
 		if st := a.s.snapshot(); st.Transitions != 2 || st.State != StateUp {
 			t.Fatalf("state %s after %d transitions", st.State, st.Transitions)
+		}
+	})
+}
+
+// TestAdminDownDiscardsPackets checks §6.8.6: a session in AdminDown
+// discards what it receives, so the packet neither changes the remote state
+// nor re-arms the detection timer.
+func TestAdminDownDiscardsPackets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, _ := cfgAB(100*time.Millisecond, 100*time.Millisecond, 3)
+		ep := newEndpoint(t, ca, 1)
+		stop := runAll(ep)
+		defer stop()
+		done := make(chan struct{})
+		ep.s.ops <- func() {
+			next, act := Step(ep.s.state, EventAdminDown)
+			ep.s.transition(next, act)
+			close(done)
+		}
+		<-done
+		waitState(t, ep, StateAdminDown)
+		ep.inject(t, Packet{State: StateUp, DetectMult: 3, MyDiscriminator: 7, YourDiscriminator: 1,
+			DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond})
+		waitIdle()
+		st := ep.s.snapshot()
+		if st.PacketsReceived != 0 || st.RemoteDiscriminator != 0 || st.RemoteState != StateDown || st.DetectionTime != 0 {
+			t.Fatalf("after a packet in AdminDown: received %d, remote discr %d, remote state %s, detection %s; want it discarded",
+				st.PacketsReceived, st.RemoteDiscriminator, st.RemoteState, st.DetectionTime)
+		}
+		if got := ep.dropReasons(); !slices.Equal(got, []string{DropAdminDown}) {
+			t.Fatalf("drops %v, want [%s]", got, DropAdminDown)
 		}
 	})
 }
