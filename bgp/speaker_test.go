@@ -513,3 +513,57 @@ func waitEvent(t *testing.T, events <-chan PeerEvent, what string, match func(Pe
 		}
 	}
 }
+
+// TestReconnectSkipsGoBGPsIdleHold: after a drop it did not start GoBGP
+// holds a peer idle for a fixed 5 s and then waits 1.5–2 s before it dials;
+// Reconnect (the agent calls it when BFD comes back Up) re-creates the
+// neighbor, so only the 1.5–2 s remain.
+func TestReconnectSkipsGoBGPsIdleHold(t *testing.T) {
+	rs := newRouteServer(t, "127.0.0.15", localASN)
+	s := newTestSpeaker(t, nil, rs.peerConfig())
+	if err := s.Reconnect(rs.addr, "x"); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Reconnect before Run = %v, want ErrNotRunning", err)
+	}
+	events, cancel := s.Subscribe()
+	defer cancel()
+	runSpeaker(t, s)
+	waitEstablished(t, s, rs.addr)
+
+	t.Run("an Established session and an unknown peer are left alone", func(t *testing.T) {
+		if err := s.Reconnect(rs.addr, "bfd up"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Reconnect(netip.MustParseAddr("127.0.0.99"), "bfd up"); !errors.Is(err, ErrUnknownPeer) {
+			t.Errorf("unknown peer: %v, want ErrUnknownPeer", err)
+		}
+		if st := peerStatus(s, rs.addr); st.State != StateEstablished || st.EstablishedCount != 1 {
+			t.Errorf("after Reconnect of a live session: %+v", st)
+		}
+	})
+
+	t.Run("a session the peer dropped is dialled again within about 2 s", func(t *testing.T) {
+		if err := rs.srv.ResetPeer(context.Background(), &api.ResetPeerRequest{Address: speakerAddr.String(), Communication: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		down := waitEvent(t, events, "session leaves Established", func(ev PeerEvent) bool { return ev.From == StateEstablished })
+		if down.Cause != "notification_received" || down.Notification != "6/4" {
+			t.Errorf("down event %+v, want cause notification_received, notification 6/4", down)
+		}
+		rs.readmit()
+		start := time.Now()
+		if err := s.Reconnect(rs.addr, "bfd up"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "session back", func() error {
+			if st := peerStatus(s, rs.addr); st.State != StateEstablished || st.EstablishedCount != 2 {
+				return fmt.Errorf("state %s, sessions %d", st.State, st.EstablishedCount)
+			}
+			return nil
+		})
+		took := time.Since(start)
+		t.Logf("session back %s after Reconnect (GoBGP's first-connect wait is 1.5-2 s; its idle hold alone is 5 s)", took.Round(time.Millisecond))
+		if took > 4*time.Second {
+			t.Errorf("session back after %s, want well under GoBGP's 5 s idle hold", took)
+		}
+	})
+}
