@@ -143,29 +143,9 @@ func newTestGoBGP(t testing.TB) *server.BgpServer {
 	return srv
 }
 
-// stopAfterSessions closes srv's sessions, waits (bounded) until they are
-// down, then stops it, the way the speaker shuts down.
+// stopAfterSessions closes srv's sessions, then stops it.
 func stopAfterSessions(srv *server.BgpServer) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var addrs []string
-	_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) { addrs = append(addrs, p.GetConf().GetNeighborAddress()) })
-	for _, a := range addrs {
-		_ = srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: a, Communication: "test route server stopping"})
-	}
-	for ctx.Err() == nil {
-		up := 0
-		_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-			if p.GetState().GetSessionState() == api.PeerState_SESSION_STATE_ESTABLISHED {
-				up++
-			}
-		})
-		if up == 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
-	srv.Stop()
+	StopGoBGP(srv, "test route server stopping", 5*time.Second)
 }
 
 // watchUpdates records peer state changes and received UPDATEs in one

@@ -12,6 +12,7 @@ import (
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/config/oc"
 	"github.com/osrg/gobgp/v4/pkg/server"
 	"google.golang.org/grpc"
 )
@@ -131,6 +132,10 @@ func (o *owner) start(ctx context.Context) error {
 	// An empty GrpcListenAddress disables GoBGP's gRPC server, so nothing
 	// listens unless configured. GoBGP's own BFD stays off: no peer is
 	// given a BfdConfig, so its BFD server never binds.
+	// NewBgpServer (with gRPC, grpc.EnableTracing) and StartBgp write
+	// package globals; speakers of one process (the lab) start one at a time.
+	startMu.Lock()
+	defer startMu.Unlock()
 	srv := server.NewBgpServer(server.GrpcListenAddress(s.cfg.GRPCListen), server.GrpcOption(grpcOpts),
 		server.LoggerOption(logger, level))
 	v3.setServer(srv)
@@ -140,16 +145,12 @@ func (o *owner) start(ctx context.Context) error {
 		Asn:        s.cfg.ASN,
 		RouterId:   s.cfg.RouterID.String(),
 		ListenPort: s.cfg.ListenPort,
+		Families:   UnicastFamilies(),
 	}
 	if s.cfg.ListenPort > 0 {
 		global.ListenAddresses = []string{s.cfg.LocalAddress.String()}
 	}
-	// StartBgp writes GoBGP package globals; speakers of one process (the
-	// lab) start one at a time.
-	startMu.Lock()
-	err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: global})
-	startMu.Unlock()
-	if err != nil {
+	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: global}); err != nil {
 		s.stopServer(srv, time.Second)
 		return fmt.Errorf("start gobgp (asn %d, router id %s): %w", s.cfg.ASN, s.cfg.RouterID, err)
 	}
@@ -163,7 +164,7 @@ func (o *owner) start(ctx context.Context) error {
 		<-s.done
 		stopWatch()
 	}()
-	err = srv.WatchEvent(watchCtx, server.WatchEventMessageCallbacks{
+	err := srv.WatchEvent(watchCtx, server.WatchEventMessageCallbacks{
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) {
 			select {
 			case s.events <- peerEvent{ev: ev, at: at}:
@@ -177,6 +178,16 @@ func (o *owner) start(ctx context.Context) error {
 	}
 	o.srv = srv
 	return nil
+}
+
+// UnicastFamilies is api.Global.Families for IPv4 and IPv6 unicast, the
+// only families rsagent carries. Without it GoBGP v4 builds a RIB (2,048
+// shards each, twice) for every family it knows: about 8 MB of heap.
+func UnicastFamilies() []uint32 {
+	return []uint32{
+		uint32(oc.AfiSafiTypeToIntMap[oc.AFI_SAFI_TYPE_IPV4_UNICAST]),
+		uint32(oc.AfiSafiTypeToIntMap[oc.AFI_SAFI_TYPE_IPV6_UNICAST]),
+	}
 }
 
 // startMu orders the StartBgp calls of all speakers in this process: GoBGP

@@ -231,16 +231,7 @@ func (b *boxedErr) unwrap() error {
 // stopServer stops GoBGP but gives up after grace: its StopBgp waits for every
 // peer goroutine, and a write to a dead peer can block for the hold time.
 func (s *Speaker) stopServer(srv *server.BgpServer, grace time.Duration) {
-	stopped := make(chan struct{})
-	go func() {
-		srv.Stop()
-		close(stopped)
-	}()
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-stopped:
-	case <-t.C:
+	if !stopWithin(srv, grace) {
 		s.log.Warn("gobgp did not stop in time; abandoning it", "grace", grace)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -57,18 +56,11 @@ func goInstall(dir string, env ...string) error {
 
 func installGoBGPv4() (string, error) {
 	dir := filepath.Join(os.TempDir(), "rsagent-gobgp-"+GoBGPv4Version)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	lock, err := os.Open(dir)
+	unlock, err := lockDir(dir)
 	if err != nil {
 		return "", err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("lock %s: %w", dir, err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer unlock()
 
 	bin := filepath.Join(dir, "gobgp")
 	want := "gobgp version " + strings.TrimPrefix(GoBGPv4Version, "v")

@@ -269,7 +269,7 @@ func (r *RouteServer) Run(ctx context.Context) error {
 		bfdWG.Wait()
 		for _, e := range r.endpoints {
 			if e.srv != nil {
-				stopGoBGP(e.srv, time.Second)
+				bgp.StopGoBGP(e.srv, "route server endpoint stopping", time.Second)
 			}
 		}
 	}()
@@ -306,9 +306,10 @@ func (r *RouteServer) startEndpoint(ctx context.Context, e *rsEndpoint) error {
 	go srv.Serve()
 	err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
 		Asn: r.cfg.ASN, RouterId: e.addr.String(), ListenPort: int32(r.cfg.Port), ListenAddresses: []string{e.addr.String()},
+		Families: bgp.UnicastFamilies(),
 	}})
 	if err != nil {
-		stopGoBGP(srv, time.Second)
+		bgp.StopGoBGP(srv, "route server endpoint stopping", time.Second)
 		return fmt.Errorf("start route server endpoint %s:%d: %w", e.addr, r.cfg.Port, err)
 	}
 	e.srv = srv
@@ -406,41 +407,6 @@ func (r *RouteServer) AdmitPeers(ctx context.Context) error {
 	return nil
 }
 
-// stopGoBGP closes a GoBGP server's sessions, then stops it, giving up after
-// grace: StopBgp waits for every peer goroutine, and a write to a dead peer
-// can block. Sessions are taken down first, with a Cease that says why.
-func stopGoBGP(srv *server.BgpServer, grace time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), grace/2)
-	defer cancel()
-	var addrs []string
-	_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) { addrs = append(addrs, p.GetConf().GetNeighborAddress()) })
-	for _, a := range addrs {
-		_ = srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: a, Communication: "route server endpoint stopping"})
-	}
-	for ctx.Err() == nil {
-		up := 0
-		_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-			if p.GetState().GetSessionState() == api.PeerState_SESSION_STATE_ESTABLISHED {
-				up++
-			}
-		})
-		if up == 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	done := make(chan struct{})
-	go func() {
-		srv.Stop()
-		close(done)
-	}()
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	}
-}
 
 // peerView is what one endpoint knows about one peer in one poll.
 type peerView struct {

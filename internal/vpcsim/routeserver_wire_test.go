@@ -111,7 +111,7 @@ func TestRouteServerOverTheWire(t *testing.T) {
 	// admits it (GoBGP v4.8.0 globals), and a BFD manager bound to its own address.
 	app := server.NewBgpServer(server.LoggerOption(bgp.GoBGPLogger(wireLogger())))
 	go app.Serve()
-	t.Cleanup(func() { stopGoBGP(app, time.Second) })
+	t.Cleanup(func() { bgp.StopGoBGP(app, "test appliance stopping", time.Second) })
 	if err := app.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: 65010, RouterId: wireAppliance.String(), ListenPort: -1}}); err != nil {
 		t.Fatal(err)
 	}
