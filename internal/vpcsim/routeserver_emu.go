@@ -407,7 +407,6 @@ func (r *RouteServer) AdmitPeers(ctx context.Context) error {
 	return nil
 }
 
-
 // peerView is what one endpoint knows about one peer in one poll.
 type peerView struct {
 	endpoint    *rsEndpoint
