@@ -12,6 +12,7 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 )
 
@@ -338,5 +339,49 @@ func TestDisconnectReasonsComeFromGoBGPsAPI(t *testing.T) {
 	}
 	if got := disconnectCause(api.PeerState_DISCONNECT_REASON_NOTIFICATION_SENT); got != "notification_sent" {
 		t.Errorf("disconnectCause = %q", got)
+	}
+}
+
+func TestDropCausesAreOursOnlyForTheDropWeCaused(t *testing.T) {
+	peer := netip.MustParseAddr("10.0.1.230")
+	event := func(st bgp.FSMState, reason api.PeerState_DisconnectReason, msg string) peerEvent {
+		return peerEvent{at: time.Now(), ev: &apiutil.WatchEventMessage_PeerEvent{Type: apiutil.PEER_EVENT_STATE,
+			Peer: apiutil.Peer{State: apiutil.PeerState{NeighborAddress: peer, SessionState: st, DisconnectReason: reason, DisconnectMessage: msg}}}}
+	}
+	holdTimer := event(bgp.BGP_FSM_IDLE, api.PeerState_DISCONNECT_REASON_HOLD_TIMER_EXPIRED, "hold-timer-expired")
+	cases := []struct {
+		name      string
+		from      bgp.FSMState
+		ours      bool
+		wantCause string
+	}{
+		{"our reset of an established session is ours", bgp.BGP_FSM_ESTABLISHED, true, "rsagent_reset"},
+		{"GoBGP's reason when we did nothing", bgp.BGP_FSM_ESTABLISHED, false, "hold_timer_expired"},
+		{"an action on a peer without a session leaves nothing behind", bgp.BGP_FSM_ACTIVE, true, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestSpeaker(t, nil, PeerConfig{Address: peer, ASN: 65000})
+			o := s.own
+			o.havePeers[peer] = o.wantPeers[peer]
+			o.onPeerEvent(event(tc.from, 0, ""))
+			if tc.ours {
+				o.expectDrop(o.rt[peer], "reset: bfd down", "rsagent_reset")
+			}
+			o.onPeerEvent(holdTimer)
+			var got string
+			for k := range o.rt[peer].resets {
+				got = k.cause
+			}
+			if got != tc.wantCause {
+				t.Errorf("cause %q, want %q (resets %v)", got, tc.wantCause, o.rt[peer].resets)
+			}
+			// A later drop of a later session is GoBGP's again.
+			o.onPeerEvent(event(bgp.BGP_FSM_ESTABLISHED, 0, ""))
+			o.onPeerEvent(holdTimer)
+			if o.rt[peer].resets[resetKey{"hold_timer_expired", ""}] == 0 {
+				t.Errorf("a later drop was not GoBGP's: %v", o.rt[peer].resets)
+			}
+		})
 	}
 }

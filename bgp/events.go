@@ -38,16 +38,32 @@ func (o *owner) onPeerEvent(pe peerEvent) {
 	}
 	reason := ev.Peer.State.DisconnectMessage
 	cause, notification := "", ""
-	if to == StateIdle && rt.state != StateIdle && rt.state != StateActive && rt.state != StateConnect {
-		// A session, or an attempt past OpenSent, ended: count it.
-		notification = notificationCode(reason)
-		cause = disconnectCause(ev.Peer.State.DisconnectReason)
-		if rt.pending != "" {
-			reason, cause = rt.pending, rt.pendingKind
+	if to == StateIdle {
+		if sessionStarted(rt.state) {
+			// A session, or an attempt past OpenSent, ended: count it.
+			notification = notificationCode(reason)
+			cause = disconnectCause(ev.Peer.State.DisconnectReason)
+			if rt.pending != "" {
+				reason, cause = rt.pending, rt.pendingKind
+			}
 		}
 		rt.pending, rt.pendingKind = "", ""
 	}
 	o.setState(addr, rt, to, pe.at, reason, cause, notification)
+}
+
+// sessionStarted reports whether a drop from state ends a session (or an
+// attempt past OpenSent), which is what the reset counters count.
+func sessionStarted(state string) bool {
+	return state == StateOpenSent || state == StateOpenConfirm || state == StateEstablished
+}
+
+// expectDrop makes our reason and cause win over GoBGP's for the drop our
+// action is about to cause; a peer with no session to drop gets none.
+func (o *owner) expectDrop(rt *peerRuntime, reason, cause string) {
+	if sessionStarted(rt.state) {
+		rt.pending, rt.pendingKind = reason, cause
+	}
 }
 
 // setState records a state change, logs it and tells subscribers.
@@ -197,8 +213,7 @@ func (s *Speaker) HoldDown(addr netip.Addr, held bool, reason string) error {
 			return nil
 		}
 		o.foldCounters(o.listPeers(false))
-		rt := o.rt[addr]
-		rt.pending, rt.pendingKind = "held down: "+reason, "rsagent_hold_down"
+		o.expectDrop(o.rt[addr], "held down: "+reason, "rsagent_hold_down")
 		err := o.srv.DisablePeer(context.Background(), &api.DisablePeerRequest{Address: addr.String(), Communication: reason})
 		if err != nil {
 			return fmt.Errorf("hold down %s: %w", addr, err)

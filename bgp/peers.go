@@ -223,7 +223,6 @@ func (o *owner) recreate(addr netip.Addr, why string) error {
 	o.foldCounters(o.listPeers(false))
 	ctx := context.Background()
 	rt := o.rt[addr]
-	rt.pending, rt.pendingKind = why, "rsagent_reconnect"
 	if err := o.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
 		return fmt.Errorf("re-create peer %s: delete: %w", addr, err)
 	}
@@ -233,8 +232,14 @@ func (o *owner) recreate(addr netip.Addr, why string) error {
 	}
 	o.havePeers[addr] = p
 	rt.discardedSeen = 0
+	rt.pending, rt.pendingKind = "", ""
 	if rt.state != StateIdle {
-		o.setState(addr, rt, StateIdle, time.Now(), why, "rsagent_reconnect", "")
+		// The old FSM is gone without an event of its own.
+		cause := ""
+		if sessionStarted(rt.state) {
+			cause = "rsagent_reconnect"
+		}
+		o.setState(addr, rt, StateIdle, time.Now(), why, cause, "")
 	}
 	return nil
 }
@@ -314,7 +319,7 @@ func (s *Speaker) ResetPeer(addr netip.Addr, reason string, ifEstablishedBefore 
 				"established_at", start, "if_established_before", ifEstablishedBefore)
 			return nil
 		}
-		rt.pending, rt.pendingKind = "reset: "+reason, "rsagent_reset"
+		o.expectDrop(rt, "reset: "+reason, "rsagent_reset")
 		if err := o.srv.ResetPeer(context.Background(), &api.ResetPeerRequest{Address: addr.String(), Communication: reason}); err != nil {
 			rt.pending, rt.pendingKind = "", ""
 			return fmt.Errorf("reset %s: %w", addr, err)

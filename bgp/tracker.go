@@ -310,7 +310,7 @@ func (o *owner) closeSessions() {
 		if o.held[addr] != "" {
 			continue // already administratively down
 		}
-		o.rt[addr].pending = "shutdown"
+		o.expectDrop(o.rt[addr], "shutdown", "rsagent_shutdown")
 		if err := o.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr.String(), Communication: shutdownCommunication}); err != nil {
 			o.s.log.Debug("bgp shutdown: disable peer", "peer", addr, "err", err)
 		}
