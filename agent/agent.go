@@ -97,6 +97,7 @@ func New(m *Model, opts Options) (*Agent, error) {
 		return nil, &ConfigError{Problems: []string{"bgp: " + err.Error()}}
 	}
 	a.speaker = sp
+	a.metrics.reg.MustRegister(newBGPCollector(sp.Peers))
 	// BFD listens on the session source only: BFD comes from the Route
 	// Server endpoints to our ENI address, and several agents (the lab's HA
 	// pair) can then share a host.
@@ -435,9 +436,16 @@ func (a *Agent) onBFD(ev bfd.StateChange) {
 	strict := a.strict()
 	if ev.To == bfd.StateUp {
 		if strict {
+			// Releasing connects at once.
 			if err := a.speaker.HoldDown(ev.Peer, false, ""); err != nil {
 				a.log.Warn("bfd up: could not release the BGP session", "peer", ev.Peer, "error", err)
 			}
+			return
+		}
+		// The path is back: if BGP is down, connect now rather than after
+		// GoBGP's idle hold and connect-retry timers.
+		if err := a.speaker.Reconnect(ev.Peer, "bfd up"); err != nil {
+			a.log.Warn("bfd up: could not reconnect the BGP session", "peer", ev.Peer, "error", err)
 		}
 		return
 	}

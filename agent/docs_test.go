@@ -59,7 +59,7 @@ func TestEveryMetricIsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := ""
-	for _, f := range []string{"metrics.go", "metrics_bfd.go"} {
+	for _, f := range []string{"metrics.go", "metrics_bfd.go", "metrics_bgp.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -72,6 +72,9 @@ func TestEveryMetricIsDocumented(t *testing.T) {
 	}
 	for _, m := range regexp.MustCompile(`d\("([a-z_]+)"`).FindAllStringSubmatch(src, -1) {
 		names = append(names, "rsagent_bfd_"+m[1])
+	}
+	for _, m := range regexp.MustCompile(`NewDesc\("(rsagent_[a-z_]+)",`).FindAllStringSubmatch(src, -1) {
+		names = append(names, m[1])
 	}
 	for _, m := range regexp.MustCompile(`Name: "([a-z_]+)"`).FindAllStringSubmatch(src, -1) {
 		names = append(names, "rsagent_"+m[1])

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 )
 
 var (
@@ -182,7 +183,7 @@ func TestDiffPeers(t *testing.T) {
 	}
 }
 
-func TestAPIPathCarriesTheAttributes(t *testing.T) {
+func TestNativePathCarriesTheAttributes(t *testing.T) {
 	const asn = 4200000001
 	cases := []struct {
 		name        string
@@ -196,14 +197,14 @@ func TestAPIPathCarriesTheAttributes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := apiPath(tc.adv, asn)
+			p, err := nativePath(tc.adv, asn, time.Unix(1_700_000_000, 0))
 			if err != nil {
 				t.Fatal(err)
 			}
-			attrs, err := apiutil.GetNativePathAttributes(p)
-			if err != nil {
-				t.Fatal(err)
+			if want := map[bool]bgp.Family{true: bgp.RF_IPv6_UC, false: bgp.RF_IPv4_UC}[tc.wantMPReach]; p.Family != want || p.Age != 1_700_000_000 {
+				t.Errorf("family %s age %d, want %s and the given time (GoBGP needs both)", p.Family, p.Age, want)
 			}
+			attrs := p.Attrs
 			var gotAS []uint32
 			var origin, med, mp, nh bool
 			for _, a := range attrs {
@@ -256,11 +257,12 @@ func TestSubscribe(t *testing.T) {
 		ch, cancel := s.Subscribe()
 		defer cancel()
 		total := SubscriberBuffer + 10
-		s.mu.Lock()
+		// Before Run the subscription is queued for the owner; this test
+		// plays the owner (nothing else runs).
+		s.own.runQueued()
 		for i := range total {
-			s.publishLocked(PeerEvent{Reason: string(rune('a' + i%26)), At: time.Unix(int64(i), 0)})
+			s.own.publishEvent(PeerEvent{Reason: string(rune('a' + i%26)), At: time.Unix(int64(i), 0)})
 		}
-		s.mu.Unlock()
 		if len(ch) != SubscriberBuffer {
 			t.Fatalf("buffered %d events, want %d", len(ch), SubscriberBuffer)
 		}
@@ -268,11 +270,13 @@ func TestSubscribe(t *testing.T) {
 			t.Errorf("oldest kept event is #%d, want #%d", first.At.Unix(), total-SubscriberBuffer)
 		}
 	})
-	t.Run("cancel closes the channel and may be called twice", func(t *testing.T) {
+	t.Run("cancel closes the channel once the owner runs it, and may be called twice", func(t *testing.T) {
 		s := newTestSpeaker(t, nil)
 		ch, cancel := s.Subscribe()
 		cancel()
 		cancel()
+		// Before Run both are queued; this test plays the owner.
+		s.own.runQueued()
 		if _, ok := <-ch; ok {
 			t.Error("channel still open after cancel")
 		}
@@ -297,42 +301,87 @@ func TestSubscribe(t *testing.T) {
 
 func TestGoBGPLoggerAdapter(t *testing.T) {
 	var buf bytes.Buffer
-	var captured [][3]string
-	var fatal string
-	l := &gobgpLogger{
-		log:           slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		onStateChange: func(a, s, r string) { captured = append(captured, [3]string{a, s, r}) },
-		onFatal:       func(m string) { fatal = m },
-	}
-	l.Info("Add a peer configuration", map[string]any{"Topic": "Peer", "Communicated-Reason": "x"})
-	l.Debug("state changed", map[string]any{"Key": "10.0.1.230", "new": "BGP_FSM_IDLE", "reason": nil})
-	l.Fatal("failed to listen grpc port", map[string]any{"Err": "address in use"})
+	base := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	l, _ := gobgpLogger(base)
+	l.Info("Add a peer configuration", slog.String("Topic", "Peer"), slog.String("Communicated-Reason", "x"))
+	l.Warn("the received Update message was treated as withdraw", slog.String("Key", "10.0.1.230"))
 
 	out := buf.String()
-	for _, want := range []string{"level=DEBUG msg=\"Add a peer configuration\"", "communicated_reason=x", "topic=Peer", "component=gobgp"} {
+	for _, want := range []string{"level=DEBUG msg=\"Add a peer configuration\"", "communicated_reason=x", "topic=Peer",
+		"component=gobgp", "level=WARN", "key=10.0.1.230"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log output lacks %q:\n%s", want, out)
 		}
 	}
-	if len(captured) != 1 || captured[0] != [3]string{"10.0.1.230", "idle", ""} {
-		t.Errorf("captured state changes = %v", captured)
-	}
-	if !strings.Contains(fatal, "address in use") {
-		t.Errorf("Fatal reported %q, want the error", fatal)
+	buf.Reset()
+	quiet, _ := gobgpLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	quiet.Info("routine chatter")
+	if buf.Len() != 0 {
+		t.Errorf("GoBGP's info chatter reached an info-level log: %s", buf.String())
 	}
 }
 
-func TestReasonQueueMatchesEventsInOrder(t *testing.T) {
-	s := newTestSpeaker(t, nil)
-	s.captureReason("10.0.1.230", StateOpenSent, "new-connection")
-	s.captureReason("10.0.1.230", StateOpenConfirm, "open-msg-received")
-	if got := s.takeReason("10.0.1.230", StateOpenSent); got != "new-connection" {
-		t.Errorf("opensent reason = %q", got)
+func TestDisconnectReasonsComeFromGoBGPsAPI(t *testing.T) {
+	cases := []struct {
+		name, msg, want string
+	}{
+		{"a NOTIFICATION we sent gives its code and subcode", "notification-sent " + bgp.NewNotificationErrorCode(1, 3).String(), "1/3"},
+		{"a NOTIFICATION we received too", "notification-received " + bgp.NewNotificationErrorCode(6, 4).String(), "6/4"},
+		{"a reason without NOTIFICATION gives none", "hold-timer-expired", ""},
+		{"an unknown wording gives none rather than a guess", "notification-sent something else", ""},
 	}
-	if got := s.takeReason("10.0.1.230", StateOpenConfirm); got != "open-msg-received" {
-		t.Errorf("openconfirm reason = %q", got)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := notificationCode(tc.msg); got != tc.want {
+				t.Errorf("notificationCode(%q) = %q, want %q", tc.msg, got, tc.want)
+			}
+		})
 	}
-	if got := s.takeReason("10.0.1.230", StateIdle); got != "" {
-		t.Errorf("unqueued reason = %q, want empty", got)
+	if got := disconnectCause(api.PeerState_DISCONNECT_REASON_NOTIFICATION_SENT); got != "notification_sent" {
+		t.Errorf("disconnectCause = %q", got)
+	}
+}
+
+func TestDropCausesAreOursOnlyForTheDropWeCaused(t *testing.T) {
+	peer := netip.MustParseAddr("10.0.1.230")
+	event := func(st bgp.FSMState, reason api.PeerState_DisconnectReason, msg string) peerEvent {
+		return peerEvent{at: time.Now(), ev: &apiutil.WatchEventMessage_PeerEvent{Type: apiutil.PEER_EVENT_STATE,
+			Peer: apiutil.Peer{State: apiutil.PeerState{NeighborAddress: peer, SessionState: st, DisconnectReason: reason, DisconnectMessage: msg}}}}
+	}
+	holdTimer := event(bgp.BGP_FSM_IDLE, api.PeerState_DISCONNECT_REASON_HOLD_TIMER_EXPIRED, "hold-timer-expired")
+	cases := []struct {
+		name      string
+		from      bgp.FSMState
+		ours      bool
+		wantCause string
+	}{
+		{"our reset of an established session is ours", bgp.BGP_FSM_ESTABLISHED, true, "rsagent_reset"},
+		{"GoBGP's reason when we did nothing", bgp.BGP_FSM_ESTABLISHED, false, "hold_timer_expired"},
+		{"an action on a peer without a session leaves nothing behind", bgp.BGP_FSM_ACTIVE, true, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestSpeaker(t, nil, PeerConfig{Address: peer, ASN: 65000})
+			o := s.own
+			o.havePeers[peer] = o.wantPeers[peer]
+			o.onPeerEvent(event(tc.from, 0, ""))
+			if tc.ours {
+				o.expectDrop(o.rt[peer], "reset: bfd down", "rsagent_reset")
+			}
+			o.onPeerEvent(holdTimer)
+			var got string
+			for k := range o.rt[peer].resets {
+				got = k.cause
+			}
+			if got != tc.wantCause {
+				t.Errorf("cause %q, want %q (resets %v)", got, tc.wantCause, o.rt[peer].resets)
+			}
+			// A later drop of a later session is GoBGP's again.
+			o.onPeerEvent(event(bgp.BGP_FSM_ESTABLISHED, 0, ""))
+			o.onPeerEvent(holdTimer)
+			if o.rt[peer].resets[resetKey{"hold_timer_expired", ""}] == 0 {
+				t.Errorf("a later drop was not GoBGP's: %v", o.rt[peer].resets)
+			}
+		})
 	}
 }

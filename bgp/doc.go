@@ -1,4 +1,4 @@
-// Package bgp wraps an embedded GoBGP v3 server as a declarative speaker:
+// Package bgp wraps an embedded GoBGP v4 server as a declarative speaker:
 // callers hand it the whole desired set of advertisements and it applies the
 // difference. It owns peers (the agent always initiates), per-peer timers,
 // peer state events, peer resets and the GoBGP gRPC API used by the stock

@@ -8,15 +8,14 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v3/pkg/server"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 )
 
 const (
@@ -66,11 +65,12 @@ func testLogger(t testing.TB) *slog.Logger {
 // routeServer is a plain GoBGP playing the VPC Route Server endpoint: it
 // listens, never initiates, and accepts our speaker as a passive peer.
 type routeServer struct {
-	t    testing.TB
-	asn  uint32
-	addr netip.Addr
-	port uint16
-	srv  *server.BgpServer
+	t          testing.TB
+	asn        uint32
+	speakerASN uint32
+	addr       netip.Addr
+	port       uint16
+	srv        *server.BgpServer
 
 	mu     sync.Mutex
 	events []rsEvent // peer and received-UPDATE events, in GoBGP's order
@@ -90,8 +90,7 @@ func newRouteServer(t testing.TB, addr string, speakerASN uint32) *routeServer {
 func newRouteServerAS(t testing.TB, addr string, asn, speakerASN uint32) *routeServer {
 	t.Helper()
 	rs := &routeServer{t: t, asn: asn, addr: netip.MustParseAddr(addr), port: freePort(t, addr)}
-	rs.srv = server.NewBgpServer(server.LoggerOption(&gobgpLogger{log: testLogger(t)}))
-	go rs.srv.Serve()
+	rs.srv = newTestGoBGP(t)
 	ctx := context.Background()
 	err := rs.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
 		Asn: asn, RouterId: addr, ListenPort: int32(rs.port), ListenAddresses: []string{addr},
@@ -100,69 +99,88 @@ func newRouteServerAS(t testing.TB, addr string, asn, speakerASN uint32) *routeS
 		t.Fatalf("start route server: %v", err)
 	}
 	t.Cleanup(rs.stop)
-	err = rs.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: speakerAddr.String(), PeerAsn: speakerASN},
-		Transport: &api.Transport{PassiveMode: true, LocalAddress: addr},
-		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: 9, KeepaliveInterval: 3}},
-		AfiSafis: []*api.AfiSafi{
-			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
-			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
-		},
-	}})
-	if err != nil {
+	rs.speakerASN = speakerASN
+	if err := rs.srv.AddPeer(ctx, rs.speakerPeer()); err != nil {
 		t.Fatalf("add passive peer to route server: %v", err)
 	}
 	return rs
 }
 
+func (rs *routeServer) speakerPeer() *api.AddPeerRequest {
+	return &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: speakerAddr.String(), PeerAsn: rs.speakerASN},
+		Transport: &api.Transport{PassiveMode: true, LocalAddress: rs.addr.String()},
+		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: 9, KeepaliveInterval: 3}},
+		AfiSafis: []*api.AfiSafi{
+			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+		},
+	}}
+}
+
+// readmit re-creates the route server's neighbor for our speaker, so it
+// accepts a new connection at once instead of after GoBGP's fixed 5 s idle
+// hold (as the emulated Route Server does).
+func (rs *routeServer) readmit() {
+	rs.t.Helper()
+	ctx := context.Background()
+	if err := rs.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: speakerAddr.String()}); err != nil {
+		rs.t.Fatalf("route server: delete our speaker: %v", err)
+	}
+	if err := rs.srv.AddPeer(ctx, rs.speakerPeer()); err != nil {
+		rs.t.Fatalf("route server: re-add our speaker: %v", err)
+	}
+}
+
 // stop stops the route server once its sessions are down.
 func (rs *routeServer) stop() { stopAfterSessions(rs.srv) }
 
-// stopAfterSessions waits (bounded) until srv has seen its sessions end,
-// then stops it. GoBGP v3.37's StopBgp clears the global config that a
-// session's receive goroutine reads for every UPDATE; only the server's own
-// handling of the session-down event orders that read before the clear, so
-// stopping earlier is a data race inside GoBGP under -race.
+// newTestGoBGP is a plain GoBGP server for the far side of a test, serving.
+func newTestGoBGP(t testing.TB) *server.BgpServer {
+	logger, level := gobgpLogger(testLogger(t))
+	srv := server.NewBgpServer(server.LoggerOption(logger, level))
+	go srv.Serve()
+	return srv
+}
+
+// stopAfterSessions closes srv's sessions, then stops it.
 func stopAfterSessions(srv *server.BgpServer) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	waitSessionsDown(ctx, srv)
-	srv.Stop()
+	StopGoBGP(srv, "test route server stopping", 5*time.Second)
 }
 
 // watchUpdates records peer state changes and received UPDATEs in one
-// ordered log. Only for tests without reconnects: GoBGP v3.37's table watch
-// reads a path's peer info while a new session's FSM rewrites it (a data race
-// inside GoBGP).
+// ordered log.
 func (rs *routeServer) watchUpdates() {
 	rs.t.Helper()
 	wctx, cancel := context.WithCancel(context.Background())
 	rs.t.Cleanup(cancel)
-	err := rs.srv.WatchEvent(wctx, &api.WatchEventRequest{
-		Peer:  &api.WatchEventRequest_Peer{},
-		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{{Type: api.WatchEventRequest_Table_Filter_ADJIN}}},
-	}, rs.record)
+	err := rs.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{
+		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+			if ev.Type != apiutil.PEER_EVENT_STATE {
+				return
+			}
+			rs.mu.Lock()
+			defer rs.mu.Unlock()
+			rs.events = append(rs.events, rsEvent{peerState: fsmStateName(ev.Peer.State.SessionState)})
+		},
+		OnPathUpdate: func(paths []*apiutil.Path, _ time.Time) {
+			rs.mu.Lock()
+			defer rs.mu.Unlock()
+			for _, p := range paths {
+				pfx, err := pathPrefix(p)
+				if err != nil {
+					continue
+				}
+				if p.Withdrawal {
+					rs.events = append(rs.events, rsEvent{withdrawn: pfx})
+				} else {
+					rs.events = append(rs.events, rsEvent{announced: pfx})
+				}
+			}
+		},
+	}, server.WatchPeer(), server.WatchUpdate(false, "", ""))
 	if err != nil {
 		rs.t.Fatalf("watch route server events: %v", err)
-	}
-}
-
-func (rs *routeServer) record(r *api.WatchEventResponse) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if p := r.GetPeer(); p != nil {
-		rs.events = append(rs.events, rsEvent{peerState: sessionStateName(p.GetPeer().GetState().GetSessionState())})
-	}
-	for _, p := range r.GetTable().GetPaths() {
-		pfx, err := pathPrefix(p)
-		if err != nil {
-			continue
-		}
-		if p.GetIsWithdraw() {
-			rs.events = append(rs.events, rsEvent{withdrawn: pfx})
-		} else {
-			rs.events = append(rs.events, rsEvent{announced: pfx})
-		}
 	}
 }
 
@@ -205,21 +223,21 @@ type seenRoute struct {
 
 // routes returns the route server's RIB for one family, learned from our speaker.
 func (rs *routeServer) routes(v6 bool) map[netip.Prefix]seenRoute {
-	family := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	family := bgp.RF_IPv4_UC
 	if v6 {
-		family.Afi = api.Family_AFI_IP6
+		family = bgp.RF_IPv6_UC
 	}
 	out := map[netip.Prefix]seenRoute{}
-	err := rs.srv.ListPath(context.Background(), &api.ListPathRequest{
-		TableType: api.TableType_ADJ_IN, Name: speakerAddr.String(), Family: family,
-	}, func(d *api.Destination) {
-		for _, p := range d.GetPaths() {
+	err := rs.srv.ListPath(apiutil.ListPathRequest{
+		TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: speakerAddr.String(), Family: family,
+	}, func(_ bgp.NLRI, paths []*apiutil.Path) {
+		for _, p := range paths {
 			pfx, err := pathPrefix(p)
 			if err != nil {
 				rs.t.Errorf("route server path: %v", err)
 				continue
 			}
-			out[pfx] = describePath(rs.t, p)
+			out[pfx] = describePath(p.Attrs)
 		}
 	})
 	if err != nil {
@@ -233,37 +251,31 @@ func (rs *routeServer) routes(v6 bool) map[netip.Prefix]seenRoute {
 func (rs *routeServer) announce(prefix string) {
 	rs.t.Helper()
 	pfx := netip.MustParsePrefix(prefix)
-	path, err := apiPath(Advertisement{Prefix: pfx, NextHop: rs.addr}, rs.asn)
+	path, err := nativePath(Advertisement{Prefix: pfx, NextHop: rs.addr}, rs.asn, time.Now())
 	if err != nil {
 		rs.t.Fatal(err)
 	}
-	if _, err := rs.srv.AddPath(context.Background(), &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path}); err != nil {
+	if _, err := rs.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path}}); err != nil {
 		rs.t.Fatalf("route server announce %s: %v", prefix, err)
 	}
 }
 
-func pathPrefix(p *api.Path) (netip.Prefix, error) {
-	var n api.IPAddressPrefix
-	if err := p.GetNlri().UnmarshalTo(&n); err != nil {
-		return netip.Prefix{}, fmt.Errorf("decode nlri: %w", err)
+func pathPrefix(p *apiutil.Path) (netip.Prefix, error) {
+	n, ok := p.Nlri.(*bgp.IPAddrPrefix)
+	if !ok {
+		return netip.Prefix{}, fmt.Errorf("nlri %T is not an IP prefix", p.Nlri)
 	}
-	return netip.ParsePrefix(n.Prefix + "/" + strconv.Itoa(int(n.PrefixLen)))
+	return n.Prefix, nil
 }
 
-func describePath(t testing.TB, p *api.Path) seenRoute {
-	t.Helper()
-	attrs, err := apiutil.GetNativePathAttributes(p)
-	if err != nil {
-		t.Fatalf("decode path attributes: %v", err)
-	}
+func describePath(attrs []bgp.PathAttributeInterface) seenRoute {
 	var r seenRoute
 	for _, a := range attrs {
 		switch a := a.(type) {
 		case *bgp.PathAttributeNextHop:
-			r.nextHop, _ = netip.AddrFromSlice(a.Value)
-			r.nextHop = r.nextHop.Unmap()
+			r.nextHop = a.Value.Unmap()
 		case *bgp.PathAttributeMpReachNLRI:
-			r.nextHop, _ = netip.AddrFromSlice(a.Nexthop)
+			r.nextHop = a.Nexthop
 		case *bgp.PathAttributeMultiExitDisc:
 			r.med = a.Value
 		case *bgp.PathAttributeAsPath:

@@ -2,92 +2,77 @@ package bgp
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"unicode"
-
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 )
 
-// gobgpLogger adapts GoBGP's logger to slog. GoBGP logs routine operations
-// at info, so info becomes debug here; the speaker logs peer state changes
-// itself. It also taps GoBGP's "state changed" debug line, the only place
-// the reason of a transition (hold timer expired, NOTIFICATION received…)
-// is visible through the public API.
-type gobgpLogger struct {
-	log *slog.Logger
-	// onStateChange receives (neighbor address, new state, reason).
-	onStateChange func(addr, state, reason string)
-	// onFatal replaces os.Exit: GoBGP calls Fatal when the gRPC listener fails.
-	onFatal func(msg string)
+// GoBGPLogger returns the logger and level for server.LoggerOption of an
+// embedded GoBGP v4 server; the speaker uses it, and so does the emulated
+// Route Server. See gobgpLogger.
+func GoBGPLogger(log *slog.Logger) (*slog.Logger, *slog.LevelVar) { return gobgpLogger(log) }
+
+// gobgpLogger gives GoBGP a logger that writes through ours: GoBGP logs
+// routine operations at info, so info becomes debug here (the speaker logs
+// peer state changes itself), keys become snake_case ("Topic",
+// "Communicated-Reason" → topic, communicated_reason) and every record
+// carries component=gobgp. Nothing reads GoBGP's log text: peer-state
+// reasons come from its events.
+func gobgpLogger(log *slog.Logger) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	level.Set(slog.LevelDebug) // our handler decides what is written
+	return slog.New(&gobgpHandler{h: log.Handler()}).With("component", "gobgp"), level
 }
 
-var _ gobgplog.Logger = (*gobgpLogger)(nil)
+type gobgpHandler struct{ h slog.Handler }
 
-func (g *gobgpLogger) Panic(msg string, f gobgplog.Fields) {
-	g.emit(slog.LevelError, msg, f)
-	panic(msg)
-}
-
-func (g *gobgpLogger) Fatal(msg string, f gobgplog.Fields) {
-	g.emit(slog.LevelError, msg, f)
-	if g.onFatal != nil {
-		g.onFatal(fmt.Sprintf("%s: %v", msg, f["Err"]))
+func demote(l slog.Level) slog.Level {
+	if l == slog.LevelInfo {
+		return slog.LevelDebug
 	}
+	return l
 }
 
-func (g *gobgpLogger) Error(msg string, f gobgplog.Fields) { g.emit(slog.LevelError, msg, f) }
-func (g *gobgpLogger) Warn(msg string, f gobgplog.Fields)  { g.emit(slog.LevelWarn, msg, f) }
-func (g *gobgpLogger) Info(msg string, f gobgplog.Fields)  { g.emit(slog.LevelDebug, msg, f) }
+func (g *gobgpHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return g.h.Enabled(ctx, demote(l))
+}
 
-func (g *gobgpLogger) Debug(msg string, f gobgplog.Fields) {
-	if msg == "state changed" && g.onStateChange != nil {
-		addr, _ := f["Key"].(string)
-		state, _ := f["new"].(string)
-		reason := ""
-		if r := f["reason"]; r != nil {
-			reason = fmt.Sprint(r)
-			if reason == "<nil>" {
-				reason = ""
-			}
+func (g *gobgpHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, demote(r.Level), r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(snakeAttr(a))
+		return true
+	})
+	return g.h.Handle(ctx, out)
+}
+
+func (g *gobgpHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = snakeAttr(a)
+	}
+	return &gobgpHandler{h: g.h.WithAttrs(out)}
+}
+
+func (g *gobgpHandler) WithGroup(name string) slog.Handler {
+	return &gobgpHandler{h: g.h.WithGroup(snakeCase(name))}
+}
+
+func snakeAttr(a slog.Attr) slog.Attr {
+	a.Key = snakeCase(a.Key)
+	if a.Value.Kind() == slog.KindGroup {
+		g := a.Value.Group()
+		out := make([]any, len(g))
+		for i, x := range g {
+			out[i] = snakeAttr(x)
 		}
-		g.onStateChange(addr, fsmStateName(state), reason)
+		return slog.Group(a.Key, out...)
 	}
-	g.emit(slog.LevelDebug, msg, f)
-}
-
-// SetLevel is ignored: the slog handler decides.
-func (g *gobgpLogger) SetLevel(gobgplog.LogLevel) {}
-
-func (g *gobgpLogger) GetLevel() gobgplog.LogLevel {
-	if g.log.Enabled(context.Background(), slog.LevelDebug) {
-		return gobgplog.DebugLevel
-	}
-	return gobgplog.InfoLevel
-}
-
-func (g *gobgpLogger) emit(level slog.Level, msg string, f gobgplog.Fields) {
-	ctx := context.Background()
-	if !g.log.Enabled(ctx, level) {
-		return
-	}
-	keys := make([]string, 0, len(f))
-	for k := range f {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	attrs := make([]slog.Attr, 0, len(keys)+1)
-	attrs = append(attrs, slog.String("component", "gobgp"))
-	for _, k := range keys {
-		attrs = append(attrs, slog.Any(snakeCase(k), fmt.Sprint(f[k])))
-	}
-	g.log.LogAttrs(ctx, level, msg, attrs...)
+	return a
 }
 
 // snakeCase turns GoBGP's field names ("Topic", "Communicated-Reason",
-// "_facility") into the house style's snake_case keys.
+// "_facility", "Remote Addr") into the house style's snake_case keys.
 func snakeCase(s string) string {
 	var b strings.Builder
 	prevLower := false
@@ -108,9 +93,4 @@ func snakeCase(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// fsmStateName maps GoBGP's "BGP_FSM_ESTABLISHED" to "established".
-func fsmStateName(s string) string {
-	return strings.ToLower(strings.TrimPrefix(s, "BGP_FSM_"))
 }

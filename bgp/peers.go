@@ -1,16 +1,15 @@
 package bgp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/server"
+	api "github.com/osrg/gobgp/v4/api"
 )
 
 // Peer session states as reported in PeerStatus.State and PeerEvent.
@@ -34,8 +33,9 @@ type PeerStatus struct {
 	// Established); Uptime is the time since then.
 	EstablishedSince time.Time
 	Uptime           time.Duration
-	// LastReason is why the session last changed state (GoBGP's reason, or
-	// "reset: …" for ResetPeer).
+	// LastReason is why the session last changed state: GoBGP's reason
+	// ("hold-timer-expired", "notification-received code 6(cease) …"), or
+	// ours ("reset: …", "held down: …", "reconnect: …", "shutdown").
 	LastReason         string
 	EstablishedCount   uint64 // sessions established since Run started
 	Advertised         uint64 // prefixes in adj-RIB-out, all families
@@ -45,6 +45,26 @@ type PeerStatus struct {
 	UpdatesSent        uint64
 	UpdatesReceived    uint64
 	NegotiatedHoldTime time.Duration
+	// MalformedMessages counts the messages from this peer that GoBGP could
+	// not parse, whatever it did about them (NOTIFICATION and reset, treat
+	// the UPDATE as withdraw, discard an attribute), since Run started.
+	MalformedMessages uint64
+	// Resets counts how sessions (or session attempts past OpenSent) ended,
+	// by cause, since Run started; sorted.
+	Resets []ResetCount
+}
+
+// ResetCount is how often a peer's session ended for one cause.
+type ResetCount struct {
+	// Cause is GoBGP's disconnect reason ("notification_sent",
+	// "notification_received", "hold_timer_expired", "read_failed", …) or
+	// our own action ("rsagent_reset", "rsagent_hold_down",
+	// "rsagent_reconnect", "rsagent_shutdown", "rsagent_deconfigured").
+	Cause string
+	// Notification is "code/subcode" of the NOTIFICATION sent or received
+	// ("1/3": Message Header Error / Bad Message Type), "" for none.
+	Notification string
+	Count        uint64
 }
 
 // PeerEvent is one peer state change.
@@ -53,9 +73,12 @@ type PeerEvent struct {
 	From, To string
 	At       time.Time
 	Reason   string
+	// Cause and Notification are set when a session (or an attempt past
+	// OpenSent) ended; see ResetCount.
+	Cause, Notification string
 }
 
-// peerRuntime is what the speaker learns from GoBGP's peer events.
+// peerRuntime is what the owner knows about one peer beyond its config.
 type peerRuntime struct {
 	asn              uint32
 	state            string
@@ -63,10 +86,21 @@ type peerRuntime struct {
 	establishedAt    time.Time
 	establishedCount uint64
 	lastReason       string
-	pendingReset     string // our reason for a reset in flight
+	// pending is our own reason for the next drop (a reset, hold-down,
+	// reconnect or shutdown in flight); it wins over GoBGP's.
+	pending     string
+	pendingKind string
+	resets      map[resetKey]uint64
+	// malformed accumulates GoBGP's Received.Discarded counter, which GoBGP
+	// clears when a peer goes administratively down or is re-created.
+	malformed, discardedSeen uint64
 }
 
-type subscription struct{ ch chan PeerEvent }
+type resetKey struct{ cause, notification string }
+
+func newPeerRuntime(asn uint32) *peerRuntime {
+	return &peerRuntime{asn: asn, state: StateIdle, since: time.Now(), resets: map[resetKey]uint64{}}
+}
 
 // SetPeers replaces the peer list. New peers are added, removed ones deleted,
 // and changed ones updated: a hold-time or connect-retry change takes effect
@@ -77,101 +111,94 @@ func (s *Speaker) SetPeers(peers []PeerConfig) error {
 	if err != nil {
 		return fmt.Errorf("set bgp peers: %w", err)
 	}
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	if s.closing {
-		return ErrClosed
-	}
-	s.wantPeers = make(map[netip.Addr]PeerConfig, len(norm))
-	for _, p := range norm {
-		s.wantPeers[p.Address] = p
-	}
-	srv := s.server()
-	if srv == nil {
-		return nil
-	}
-	return s.applyPeersLocked(srv)
+	return s.do(func(o *owner) error {
+		if o.closing {
+			return ErrClosed
+		}
+		o.wantPeers = make(map[netip.Addr]PeerConfig, len(norm))
+		for _, p := range norm {
+			o.wantPeers[p.Address] = p
+			if o.rt[p.Address] == nil {
+				o.rt[p.Address] = newPeerRuntime(p.ASN)
+			}
+		}
+		if o.srv == nil {
+			return nil
+		}
+		return o.applyPeers()
+	})
 }
 
-func (s *Speaker) applyPeersLocked(srv *server.BgpServer) error {
-	d := diffPeers(s.havePeers, s.wantPeers)
+func (o *owner) applyPeers() error {
+	d := diffPeers(o.havePeers, o.wantPeers)
 	if d.empty() {
 		return nil
 	}
 	ctx := context.Background()
+	log := o.s.log
 	var errs []error
 	for _, a := range d.del {
-		if err := srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()}); err != nil {
+		o.foldCounters(o.listPeers(false))
+		if err := o.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()}); err != nil {
 			errs = append(errs, fmt.Errorf("delete peer %s: %w", a, err))
 			continue
 		}
-		delete(s.havePeers, a)
-		s.forgetPeer(a)
-		s.log.Info("bgp peer removed", "peer", a)
+		delete(o.havePeers, a)
+		o.forgetPeer(a)
+		log.Info("bgp peer removed", "peer", a)
 	}
 	for _, p := range d.update {
-		if _, err := srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: s.apiPeer(p)}); err != nil {
+		if _, err := o.srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: o.apiPeer(p)}); err != nil {
 			errs = append(errs, fmt.Errorf("update peer %s: %w", p.Address, err))
 			continue
 		}
-		s.havePeers[p.Address] = p
-		s.mu.Lock()
-		if rt := s.rt[p.Address]; rt != nil {
-			rt.asn = p.ASN
-		}
-		s.mu.Unlock()
-		s.log.Info("bgp peer updated", "peer", p.Address, "asn", p.ASN, "port", p.Port,
+		o.havePeers[p.Address] = p
+		o.rt[p.Address].asn = p.ASN
+		log.Info("bgp peer updated", "peer", p.Address, "asn", p.ASN, "port", p.Port,
 			"hold_time", p.HoldTime, "connect_retry", p.ConnectRetry)
 	}
 	for _, p := range d.add {
-		s.mu.Lock()
-		s.rt[p.Address] = &peerRuntime{asn: p.ASN, state: StateIdle, since: time.Now()}
-		s.mu.Unlock()
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.apiPeer(p)}); err != nil {
-			s.mu.Lock()
-			delete(s.rt, p.Address)
-			s.mu.Unlock()
+		if o.rt[p.Address] == nil {
+			o.rt[p.Address] = newPeerRuntime(p.ASN)
+		}
+		if err := o.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: o.apiPeer(p)}); err != nil {
 			errs = append(errs, fmt.Errorf("add peer %s: %w", p.Address, err))
 			continue
 		}
-		s.havePeers[p.Address] = p
-		s.log.Info("bgp peer added", "peer", p.Address, "asn", p.ASN, "port", p.Port,
+		o.havePeers[p.Address] = p
+		log.Info("bgp peer added", "peer", p.Address, "asn", p.ASN, "port", p.Port,
 			"hold_time", p.HoldTime, "connect_retry", p.ConnectRetry)
 	}
 	return errors.Join(errs...)
 }
 
 // forgetPeer drops a removed peer's runtime and tells subscribers it went
-// idle, since GoBGP's own event for it arrives after the entry is gone.
-func (s *Speaker) forgetPeer(a netip.Addr) {
-	s.reasonMu.Lock()
-	delete(s.reasons, a.String())
-	s.reasonMu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rt := s.rt[a]
-	delete(s.rt, a)
+// idle, since GoBGP's own event for it never comes once the entry is gone.
+func (o *owner) forgetPeer(a netip.Addr) {
+	rt := o.rt[a]
+	delete(o.rt, a)
 	if rt != nil && rt.state != StateIdle {
-		s.publishLocked(PeerEvent{Peer: a, From: rt.state, To: StateIdle, At: time.Now(), Reason: "peer removed from config"})
+		o.publishEvent(PeerEvent{Peer: a, From: rt.state, To: StateIdle, At: time.Now(),
+			Reason: "peer removed from config", Cause: "rsagent_deconfigured"})
 	}
 }
 
-func (s *Speaker) apiPeer(p PeerConfig) *api.Peer {
+func (o *owner) apiPeer(p PeerConfig) *api.Peer {
 	hold := uint64(p.HoldTime / time.Second)
 	families := []*api.AfiSafi{{Config: &api.AfiSafiConfig{
 		Family:  &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST},
 		Enabled: true,
 	}}}
-	if s.cfg.LocalAddressV6.IsValid() {
+	if o.s.cfg.LocalAddressV6.IsValid() {
 		families = append(families, &api.AfiSafi{Config: &api.AfiSafiConfig{
 			Family:  &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST},
 			Enabled: true,
 		}})
 	}
 	return &api.Peer{
-		Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, AdminDown: s.held[p.Address] != ""},
+		Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, AdminDown: o.held[p.Address] != ""},
 		Transport: &api.Transport{
-			LocalAddress: s.cfg.LocalAddress.String(),
+			LocalAddress: o.s.cfg.LocalAddress.String(),
 			RemotePort:   uint32(p.Port),
 			PassiveMode:  false,
 		},
@@ -185,6 +212,81 @@ func (s *Speaker) apiPeer(p PeerConfig) *api.Peer {
 	}
 }
 
+// recreate deletes and re-adds the GoBGP neighbor for addr, so that its FSM
+// starts afresh: no idle hold, first connection attempt after GoBGP's fixed
+// 1.5–2 s. why becomes the reason of the drop, if there is one.
+func (o *owner) recreate(addr netip.Addr, why string) error {
+	p, ok := o.havePeers[addr]
+	if !ok {
+		return fmt.Errorf("%s: %w", addr, ErrUnknownPeer)
+	}
+	o.foldCounters(o.listPeers(false))
+	ctx := context.Background()
+	rt := o.rt[addr]
+	if err := o.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
+		return fmt.Errorf("re-create peer %s: delete: %w", addr, err)
+	}
+	delete(o.havePeers, addr)
+	if err := o.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: o.apiPeer(p)}); err != nil {
+		return fmt.Errorf("re-create peer %s: add: %w", addr, err)
+	}
+	o.havePeers[addr] = p
+	rt.discardedSeen = 0
+	rt.pending, rt.pendingKind = "", ""
+	if rt.state != StateIdle {
+		// The old FSM is gone without an event of its own.
+		cause := ""
+		if sessionStarted(rt.state) {
+			cause = "rsagent_reconnect"
+		}
+		o.setState(addr, rt, StateIdle, time.Now(), why, cause, "")
+	}
+	return nil
+}
+
+// Reconnect asks for the session to addr to be attempted now rather than
+// after GoBGP's idle hold (5 s after a drop it did not start) and connect
+// retry timer. The agent calls it when BFD comes Up while BGP is down. A
+// session that is Established or opening, a peer held down, and a peer whose
+// first connection attempt is still due (Active for under 2 s) are left
+// alone; so a call is always safe. It returns ErrNotRunning before Run.
+func (s *Speaker) Reconnect(addr netip.Addr, reason string) error {
+	addr = addr.Unmap()
+	return s.query(func(o *owner) error {
+		rt := o.rt[addr]
+		if _, ok := o.havePeers[addr]; !ok || rt == nil {
+			return fmt.Errorf("reconnect %s: %w", addr, ErrUnknownPeer)
+		}
+		if o.closing || o.held[addr] != "" {
+			return nil
+		}
+		live := o.livePeer(addr)
+		st := sessionStateName(live.GetState().GetSessionState())
+		switch {
+		case st == StateEstablished || st == StateOpenSent || st == StateOpenConfirm:
+			return nil
+		case st == StateActive && time.Since(rt.since) < activeGrace:
+			return nil
+		}
+		if err := o.recreate(addr, "reconnect: "+reason); err != nil {
+			return fmt.Errorf("reconnect %s: %w", addr, err)
+		}
+		o.s.log.Info("bgp peer reconnecting now", "peer", addr, "reason", reason, "was", st)
+		return nil
+	})
+}
+
+// activeGrace is how long after entering Active GoBGP's first connection
+// attempt may still be due (its connect loop waits 1.5–2 s).
+const activeGrace = 2 * time.Second
+
+// livePeer is GoBGP's current view of one peer (nil when unknown).
+func (o *owner) livePeer(addr netip.Addr) *api.Peer {
+	var live *api.Peer
+	_ = o.srv.ListPeer(context.Background(), &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) { live = p })
+	return live
+}
+
 // ResetPeer hard-resets the session to addr (NOTIFICATION Cease/Administrative
 // Reset carrying reason) — but only if the current session was established
 // before ifEstablishedBefore. A reset that arrives late (a BFD Down about the
@@ -193,52 +295,38 @@ func (s *Speaker) apiPeer(p PeerConfig) *api.Peer {
 // resets return nil and are logged.
 func (s *Speaker) ResetPeer(addr netip.Addr, reason string, ifEstablishedBefore time.Time) error {
 	addr = addr.Unmap()
-	srv := s.server()
-	if srv == nil {
-		return ErrNotRunning
-	}
-	s.mu.Lock()
-	rt := s.rt[addr]
-	var state string
-	var since time.Time
-	if rt != nil {
-		state, since = rt.state, rt.establishedAt
-	}
-	s.mu.Unlock()
-	if rt == nil {
-		return fmt.Errorf("reset %s: %w", addr, ErrUnknownPeer)
-	}
-	// Our event-derived view can lag GoBGP by a few events; GoBGP's own view
-	// is authoritative for the state but only has a whole-second start time.
-	var live *api.Peer
-	err := srv.ListPeer(context.Background(), &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) { live = p })
-	if err != nil {
-		return fmt.Errorf("reset %s: list peer: %w", addr, err)
-	}
-	if live == nil {
-		return fmt.Errorf("reset %s: %w", addr, ErrUnknownPeer)
-	}
-	if live.GetState().GetSessionState() != api.PeerState_ESTABLISHED {
-		s.log.Info("bgp peer reset skipped: session not established", "peer", addr, "reason", reason,
-			"state", sessionStateName(live.GetState().GetSessionState()))
+	return s.query(func(o *owner) error {
+		rt := o.rt[addr]
+		if _, ok := o.havePeers[addr]; !ok || rt == nil {
+			return fmt.Errorf("reset %s: %w", addr, ErrUnknownPeer)
+		}
+		// Our event-derived view can lag GoBGP by a few events; GoBGP's own
+		// view is authoritative for the state but only has a whole-second
+		// start time.
+		live := o.livePeer(addr)
+		if live == nil {
+			return fmt.Errorf("reset %s: %w", addr, ErrUnknownPeer)
+		}
+		log := o.s.log
+		if st := live.GetState().GetSessionState(); st != api.PeerState_SESSION_STATE_ESTABLISHED {
+			log.Info("bgp peer reset skipped: session not established", "peer", addr, "reason", reason,
+				"state", sessionStateName(st))
+			return nil
+		}
+		start := sessionStart(rt.state, rt.establishedAt, live.GetTimers().GetState().GetUptime().AsTime())
+		if !start.Before(ifEstablishedBefore) {
+			log.Info("bgp peer reset skipped: stale, session is newer", "peer", addr, "reason", reason,
+				"established_at", start, "if_established_before", ifEstablishedBefore)
+			return nil
+		}
+		o.expectDrop(rt, "reset: "+reason, "rsagent_reset")
+		if err := o.srv.ResetPeer(context.Background(), &api.ResetPeerRequest{Address: addr.String(), Communication: reason}); err != nil {
+			rt.pending, rt.pendingKind = "", ""
+			return fmt.Errorf("reset %s: %w", addr, err)
+		}
+		log.Warn("bgp peer reset", "peer", addr, "reason", reason, "established_at", start)
 		return nil
-	}
-	start := sessionStart(state, since, live.GetTimers().GetState().GetUptime().AsTime())
-	if !start.Before(ifEstablishedBefore) {
-		s.log.Info("bgp peer reset skipped: stale, session is newer", "peer", addr, "reason", reason,
-			"established_at", start, "if_established_before", ifEstablishedBefore)
-		return nil
-	}
-	s.mu.Lock()
-	if rt := s.rt[addr]; rt != nil {
-		rt.pendingReset = reason
-	}
-	s.mu.Unlock()
-	if err := srv.ResetPeer(context.Background(), &api.ResetPeerRequest{Address: addr.String(), Communication: reason}); err != nil {
-		return fmt.Errorf("reset %s: %w", addr, err)
-	}
-	s.log.Warn("bgp peer reset", "peer", addr, "reason", reason, "established_at", start)
-	return nil
+	})
 }
 
 // sessionStart picks the start of the current session: our nanosecond
@@ -254,34 +342,80 @@ func sessionStart(ourState string, ours, gobgp time.Time) time.Time {
 }
 
 // Peers returns a snapshot of every configured peer, sorted by address.
+// Before Run and after it the states are those last seen (idle after Run).
 func (s *Speaker) Peers() []PeerStatus {
-	s.opMu.Lock()
-	cfgs := make([]PeerConfig, 0, len(s.wantPeers))
-	for _, p := range s.wantPeers {
+	var out []PeerStatus
+	err := s.query(func(o *owner) error {
+		out = o.peerStatuses(o.listPeers(true))
+		return nil
+	})
+	if err != nil {
+		return slices.Clone(s.snap.Load().peers)
+	}
+	return out
+}
+
+// listPeers is GoBGP's view of every peer, by address; it also folds the
+// malformed-message counters. Empty when GoBGP does not run.
+func (o *owner) listPeers(advertised bool) map[netip.Addr]*api.Peer {
+	live := map[netip.Addr]*api.Peer{}
+	if o.srv == nil {
+		return live
+	}
+	_ = o.srv.ListPeer(context.Background(), &api.ListPeerRequest{EnableAdvertised: advertised}, func(p *api.Peer) {
+		if a, err := netip.ParseAddr(p.GetState().GetNeighborAddress()); err == nil {
+			live[a.Unmap()] = p
+		}
+	})
+	o.foldCounters(live)
+	return live
+}
+
+// foldCounters adds what GoBGP's per-peer Received.Discarded counter grew by
+// to our own running total, which survives GoBGP clearing it.
+func (o *owner) foldCounters(live map[netip.Addr]*api.Peer) {
+	for a, p := range live {
+		rt := o.rt[a]
+		if rt == nil {
+			continue
+		}
+		raw := p.GetState().GetMessages().GetReceived().GetDiscarded()
+		if raw < rt.discardedSeen {
+			rt.discardedSeen = 0
+		}
+		rt.malformed += raw - rt.discardedSeen
+		rt.discardedSeen = raw
+	}
+}
+
+// peerStatuses merges our runtime with GoBGP's view (nil: ours only).
+func (o *owner) peerStatuses(live map[netip.Addr]*api.Peer) []PeerStatus {
+	cfgs := make([]PeerConfig, 0, len(o.wantPeers))
+	for _, p := range o.wantPeers {
 		cfgs = append(cfgs, p)
 	}
-	s.opMu.Unlock()
 	slices.SortFunc(cfgs, func(a, b PeerConfig) int { return a.Address.Compare(b.Address) })
-
-	live := map[string]*api.Peer{}
-	if srv := s.server(); srv != nil {
-		_ = srv.ListPeer(context.Background(), &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
-			live[p.GetState().GetNeighborAddress()] = p
-		})
-	}
 	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := make([]PeerStatus, 0, len(cfgs))
 	for _, c := range cfgs {
 		st := PeerStatus{Address: c.Address, ASN: c.ASN, State: StateIdle}
-		if rt := s.rt[c.Address]; rt != nil {
+		if rt := o.rt[c.Address]; rt != nil {
 			st.State, st.Since, st.LastReason, st.EstablishedCount = rt.state, rt.since, rt.lastReason, rt.establishedCount
+			st.MalformedMessages = rt.malformed
 			if rt.state == StateEstablished {
 				st.EstablishedSince = rt.establishedAt
 			}
+			for k, n := range rt.resets {
+				st.Resets = append(st.Resets, ResetCount{Cause: k.cause, Notification: k.notification, Count: n})
+			}
+			slices.SortFunc(st.Resets, func(a, b ResetCount) int {
+				if a.Cause != b.Cause {
+					return cmp.Compare(a.Cause, b.Cause)
+				}
+				return cmp.Compare(a.Notification, b.Notification)
+			})
 		}
-		if p := live[c.Address.String()]; p != nil {
+		if p := live[c.Address]; p != nil {
 			st.State = sessionStateName(p.GetState().GetSessionState())
 			if st.State == StateEstablished && st.EstablishedSince.IsZero() {
 				st.EstablishedSince = p.GetTimers().GetState().GetUptime().AsTime()
@@ -306,136 +440,17 @@ func (s *Speaker) Peers() []PeerStatus {
 	return out
 }
 
-// Subscribe returns a channel of peer state changes and a function that
-// cancels the subscription. The channel holds SubscriberBuffer events; when
-// the consumer falls behind the oldest event is dropped, so GoBGP is never
-// blocked. It is closed when Run returns or on cancel.
-func (s *Speaker) Subscribe() (<-chan PeerEvent, func()) {
-	sub := &subscription{ch: make(chan PeerEvent, SubscriberBuffer)}
-	s.mu.Lock()
-	if s.phase == phaseStopped {
-		close(sub.ch)
-	} else {
-		s.subs[sub] = struct{}{}
-	}
-	s.mu.Unlock()
-	return sub.ch, sync.OnceFunc(func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if _, ok := s.subs[sub]; ok {
-			delete(s.subs, sub)
-			close(sub.ch)
-		}
-	})
-}
-
-func (s *Speaker) publishLocked(ev PeerEvent) {
-	for sub := range s.subs {
-		select {
-		case sub.ch <- ev:
-			continue
-		default:
-		}
-		select {
-		case <-sub.ch:
-		default:
-		}
-		select {
-		case sub.ch <- ev:
-		default:
-		}
-	}
-}
-
-func (s *Speaker) closeSubsLocked() {
-	for sub := range s.subs {
-		close(sub.ch)
-	}
-	clear(s.subs)
-}
-
-// captureReason is called by the GoBGP logger adapter before GoBGP
-// broadcasts the matching peer event. Events are consumed later, so keep a
-// short per-address queue rather than only the latest reason.
-func (s *Speaker) captureReason(addr, state, reason string) {
-	s.reasonMu.Lock()
-	defer s.reasonMu.Unlock()
-	q := append(s.reasons[addr], capturedReason{state: state, reason: reason})
-	if len(q) > maxCapturedReasons {
-		q = q[len(q)-maxCapturedReasons:]
-	}
-	s.reasons[addr] = q
-}
-
-// takeReason pops the queued reason for addr's transition to state.
-func (s *Speaker) takeReason(addr, state string) string {
-	s.reasonMu.Lock()
-	defer s.reasonMu.Unlock()
-	q := s.reasons[addr]
-	for i, c := range q {
-		if c.state == state {
-			s.reasons[addr] = q[i+1:]
-			return c.reason
-		}
-	}
-	return ""
-}
-
-func (s *Speaker) onWatchEvent(r *api.WatchEventResponse) {
-	pe := r.GetPeer()
-	if pe == nil || pe.GetPeer().GetState() == nil {
-		return
-	}
-	st := pe.GetPeer().GetState()
-	addr, err := netip.ParseAddr(st.GetNeighborAddress())
-	if err != nil {
-		return
-	}
-	addr = addr.Unmap()
-	to := sessionStateName(st.GetSessionState())
-	now := time.Now()
-
-	captured := s.takeReason(st.GetNeighborAddress(), to)
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rt := s.rt[addr]
-	if rt == nil || rt.state == to {
-		return
-	}
-	from := rt.state
-	reason := captured
-	if from == StateEstablished && rt.pendingReset != "" {
-		reason = "reset: " + rt.pendingReset
-		rt.pendingReset = ""
-	}
-	rt.state, rt.since = to, now
-	if reason != "" {
-		rt.lastReason = reason
-	}
-	if to == StateEstablished {
-		rt.establishedAt = now
-		rt.establishedCount++
-	}
-	if to == StateEstablished || from == StateEstablished {
-		s.log.Info("bgp peer state changed", "peer", addr, "from", from, "to", to, "reason", reason)
-	} else {
-		s.log.Debug("bgp peer state changed", "peer", addr, "from", from, "to", to, "reason", reason)
-	}
-	s.publishLocked(PeerEvent{Peer: addr, From: from, To: to, At: now, Reason: reason})
-}
-
 func sessionStateName(st api.PeerState_SessionState) string {
 	switch st {
-	case api.PeerState_CONNECT:
+	case api.PeerState_SESSION_STATE_CONNECT:
 		return StateConnect
-	case api.PeerState_ACTIVE:
+	case api.PeerState_SESSION_STATE_ACTIVE:
 		return StateActive
-	case api.PeerState_OPENSENT:
+	case api.PeerState_SESSION_STATE_OPENSENT:
 		return StateOpenSent
-	case api.PeerState_OPENCONFIRM:
+	case api.PeerState_SESSION_STATE_OPENCONFIRM:
 		return StateOpenConfirm
-	case api.PeerState_ESTABLISHED:
+	case api.PeerState_SESSION_STATE_ESTABLISHED:
 		return StateEstablished
 	default:
 		return StateIdle

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,7 +61,7 @@ http:
 `, agentASN, agentAddr, grpcPort, peerAddr, peerASN, voicePrefix, interval, fastInterval, rise, fall, httpListen)
 
 func TestSpeakerAgainstFRR(t *testing.T) {
-	netns.Require(t, append(netns.FRRBinaries(), "promtool", "gobgp", "nft")...)
+	netns.Require(t, append(netns.FRRBinaries(), "promtool", netns.GoBGPv3CLI, "nft")...)
 	t.Parallel()
 	agentNS, peerNS, _, _ := linkAgentAndPeer(t)
 	frr := netns.StartFRR(t, peerNS, netns.FRRConfig{
@@ -77,7 +78,7 @@ func TestSpeakerAgainstFRR(t *testing.T) {
 }
 
 func TestSpeakerAgainstBIRD(t *testing.T) {
-	netns.Require(t, append(netns.BIRDBinaries(), "promtool", "gobgp", "nft")...)
+	netns.Require(t, append(netns.BIRDBinaries(), "promtool", netns.GoBGPv3CLI, "nft")...)
 	t.Parallel()
 	agentNS, peerNS, _, _ := linkAgentAndPeer(t)
 	bird := netns.StartBIRD(t, peerNS, netns.BIRDConfig{
@@ -142,14 +143,38 @@ func runSpeakerScenario(t *testing.T, agentNS *netns.NS, peer routePeer, resetFr
 		noReset(t, 1)
 	})
 
-	t.Run("the stock gobgp CLI lists the peer and the advertised prefix", func(t *testing.T) {
-		out, err := agentNS.Exec(t.Context(), "gobgp", "-p", grpcPort, "neighbor")
-		if err != nil || !strings.Contains(string(out), peerAddr.String()) || !strings.Contains(string(out), "Establ") {
-			t.Fatalf("gobgp neighbor: %v\n%s", err, out)
+	t.Run("both gobgp CLIs show the peer, its state and our prefix with its next hop", func(t *testing.T) {
+		// Debian's 3.x CLI talks to the read-only v3 service, GoBGP's v4 CLI
+		// to the embedded server's own API; both on the same port.
+		v4 := netns.GoBGPv4CLI(t)
+		for _, cli := range []string{netns.GoBGPv3CLI, v4} {
+			gobgp := func(args ...string) string {
+				t.Helper()
+				out, err := agentNS.Exec(t.Context(), cli, append([]string{"-p", grpcPort}, args...)...)
+				if err != nil {
+					t.Fatalf("%s %s: %v\n%s", cli, strings.Join(args, " "), err, out)
+				}
+				return string(out)
+			}
+			for _, c := range []struct {
+				args []string
+				want []string
+			}{
+				{[]string{"neighbor"}, []string{peerAddr.String(), "Establ", strconv.Itoa(peerASN)}},
+				{[]string{"neighbor", peerAddr.String()}, []string{"BGP neighbor is " + peerAddr.String(), "ESTABLISHED"}},
+				{[]string{"global", "rib"}, []string{voicePrefix, agentAddr.String()}},
+			} {
+				out := gobgp(c.args...)
+				for _, w := range c.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("%s %s lacks %q:\n%s", cli, strings.Join(c.args, " "), w, out)
+					}
+				}
+			}
 		}
-		out, err = agentNS.Exec(t.Context(), "gobgp", "-p", grpcPort, "global", "rib", "-j")
+		out, err := agentNS.Exec(t.Context(), netns.GoBGPv3CLI, "-p", grpcPort, "neighbor", peerAddr.String(), "adj-out")
 		if err != nil || !strings.Contains(string(out), voicePrefix) {
-			t.Fatalf("gobgp global rib: %v\n%s", err, out)
+			t.Errorf("gobgp 3.x neighbor adj-out: %v\n%s", err, out)
 		}
 	})
 

@@ -77,10 +77,10 @@ var scenarios = []scenario{
 		from:     standbyOf, to: activeOf,
 		inject: func(e *env) error { e.rs.SetPartitioned(e.active.addr, false); return nil },
 		expect: func(o Options) (time.Duration, time.Duration, string) {
-			// The agent reset its BGP sessions when BFD went down; GoBGP
-			// holds a reset peer idle for 5 s and dials again after
-			// connect_retry (1 s, jittered up to 2x).
-			return 12 * time.Second, reconcileBudget(o), "BFD Up + BGP re-establishment (GoBGP idle hold 5s, connect_retry 1s): <= ~10s"
+			// The agent reset its BGP sessions when BFD went down; when BFD
+			// is Up again it connects at once (Speaker.Reconnect), after
+			// GoBGP's fixed 1.5-2 s wait before a first dial.
+			return 3 * time.Second, reconcileBudget(o), "BFD Up + reconnect at once (GoBGP waits 1.5-2s before a first dial) + install: <= 3s"
 		},
 	},
 	{

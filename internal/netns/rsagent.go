@@ -34,18 +34,11 @@ func RsagentBinary(t testing.TB) string {
 func buildRsagent() (string, error) {
 	removeStaleBuildDirs()
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("rsagent-test-%d", os.Getpid()))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	lock, err := os.Open(dir)
+	unlock, err := lockDir(dir)
 	if err != nil {
 		return "", err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("lock %s: %w", dir, err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer unlock()
 
 	bin := filepath.Join(dir, "rsagent")
 	stampPath := filepath.Join(dir, "built-by")
@@ -107,4 +100,24 @@ func removeStaleBuildDirs() {
 			os.RemoveAll(d)
 		}
 	}
+}
+
+// lockDir creates dir if needed and takes an exclusive flock on it, which
+// serialises test processes that build or install into it.
+func lockDir(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }

@@ -12,10 +12,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/server"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 
 	"github.com/rsagent/rsagent/bfd"
+	"github.com/rsagent/rsagent/bgp"
 )
 
 // RouteServerPeerConfig is one appliance the emulated Route Server accepts.
@@ -54,9 +57,9 @@ type RouteServerConfig struct {
 	Peers    []RouteServerPeerConfig
 	// HoldPeers starts the endpoints without their peers, so that every
 	// session attempt is refused until AdmitPeers. Several GoBGP servers in
-	// one process need it: GoBGP v3.37's StartBgp writes package globals that
-	// running servers read when they compute best paths, so no session may
-	// come up until every server in the process has started.
+	// one process need it: GoBGP v4.8.0's StartBgp still writes package
+	// globals that running servers read when they compute best paths, so no
+	// session may come up until every server in the process has started.
 	HoldPeers bool
 	// PollInterval is how often the endpoints' adj-RIB-in and BFD state are
 	// read; default 10ms. It bounds the emulator's own reaction time.
@@ -70,6 +73,9 @@ type rsEndpoint struct {
 	peerIDs map[netip.Addr]string // peer address → "rsp-…"
 	srv     *server.BgpServer
 	bfd     *bfd.Manager
+	// up is whether each peer's session was Established at the last poll;
+	// only Run's goroutine touches it.
+	up map[netip.Addr]bool
 }
 
 // RouteServer emulates Amazon VPC Route Server: BGP endpoints that accept
@@ -142,7 +148,7 @@ func NewRouteServer(vpc *VPC, cfg RouteServerConfig) (*RouteServer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("emulated route server: %w", err)
 		}
-		e := &rsEndpoint{id: eid, addr: a, peerIDs: map[netip.Addr]string{}}
+		e := &rsEndpoint{id: eid, addr: a, peerIDs: map[netip.Addr]string{}, up: map[netip.Addr]bool{}}
 		for _, p := range cfg.Peers {
 			liveness := LivenessBGPKeepalive
 			if p.BFD {
@@ -247,7 +253,7 @@ func (r *RouteServer) RIB() []RIBRoute {
 // what BFD is for.
 func (r *RouteServer) SetPartitioned(peer netip.Addr, on bool) { r.part.set(peer, on) }
 
-// Run starts the endpoints one after another (GoBGP v3 writes package
+// Run starts the endpoints one after another (GoBGP v4.8.0 writes package
 // globals when a server starts), then keeps the route tables in step with
 // the best paths until ctx ends. The endpoints then stop; the routes they
 // installed stay, as with Route Server's PersistRoutes.
@@ -263,7 +269,7 @@ func (r *RouteServer) Run(ctx context.Context) error {
 		bfdWG.Wait()
 		for _, e := range r.endpoints {
 			if e.srv != nil {
-				stopGoBGP(e.srv, time.Second)
+				bgp.StopGoBGP(e.srv, "route server endpoint stopping", time.Second)
 			}
 		}
 	}()
@@ -296,13 +302,14 @@ func (r *RouteServer) Run(ctx context.Context) error {
 }
 
 func (r *RouteServer) startEndpoint(ctx context.Context, e *rsEndpoint) error {
-	srv := server.NewBgpServer(server.LoggerOption(&rsLogger{log: r.log.With("component", "gobgp", "endpoint", e.addr.String())}))
+	srv := server.NewBgpServer(server.LoggerOption(bgp.GoBGPLogger(r.log.With("endpoint", e.addr.String()))))
 	go srv.Serve()
 	err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
 		Asn: r.cfg.ASN, RouterId: e.addr.String(), ListenPort: int32(r.cfg.Port), ListenAddresses: []string{e.addr.String()},
+		Families: bgp.UnicastFamilies(),
 	}})
 	if err != nil {
-		stopGoBGP(srv, time.Second)
+		bgp.StopGoBGP(srv, "route server endpoint stopping", time.Second)
 		return fmt.Errorf("start route server endpoint %s:%d: %w", e.addr, r.cfg.Port, err)
 	}
 	e.srv = srv
@@ -336,23 +343,45 @@ func (r *RouteServer) startEndpoint(ctx context.Context, e *rsEndpoint) error {
 
 // addPeers configures the appliances as passive neighbors of endpoint e.
 func (r *RouteServer) addPeers(ctx context.Context, e *rsEndpoint) error {
-	hold := uint64(r.cfg.HoldTime / time.Second)
 	for _, p := range r.cfg.Peers {
-		err := e.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
-			Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN},
-			// The endpoint never initiates: the appliance must.
-			Transport: &api.Transport{PassiveMode: true, LocalAddress: e.addr.String()},
-			Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: hold, KeepaliveInterval: max(hold/3, 1)}},
-			AfiSafis: []*api.AfiSafi{
-				{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
-				{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
-			},
-		}})
-		if err != nil {
-			return fmt.Errorf("add peer %s to route server endpoint %s: %w", p.Address, e.addr, err)
+		if err := r.addPeer(ctx, e, p); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func (r *RouteServer) addPeer(ctx context.Context, e *rsEndpoint, p RouteServerPeerConfig) error {
+	hold := uint64(r.cfg.HoldTime / time.Second)
+	err := e.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN},
+		// The endpoint never initiates: the appliance must.
+		Transport: &api.Transport{PassiveMode: true, LocalAddress: e.addr.String()},
+		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: hold, KeepaliveInterval: max(hold/3, 1)}},
+		AfiSafis: []*api.AfiSafi{
+			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+		},
+	}})
+	if err != nil {
+		return fmt.Errorf("add peer %s to route server endpoint %s: %w", p.Address, e.addr, err)
+	}
+	return nil
+}
+
+// readmit re-creates the neighbor of a session that just ended, so the
+// endpoint accepts the appliance's next connection at once. A GoBGP neighbor
+// refuses connections for a fixed 5 s idle hold after a drop it did not
+// start; Route Server's own behaviour is not documented, and an endpoint
+// that makes a recovered appliance wait 5 s would hide what the agent does.
+func (r *RouteServer) readmit(ctx context.Context, e *rsEndpoint, p RouteServerPeerConfig) {
+	if err := e.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()}); err != nil {
+		r.log.Warn("re-admit peer: delete", "endpoint", e.addr, "peer", p.Address, "error", err)
+		return
+	}
+	if err := r.addPeer(ctx, e, p); err != nil {
+		r.log.Warn("re-admit peer", "error", err)
+	}
 }
 
 // AdmitPeers configures the peers on every endpoint when the route server
@@ -378,44 +407,6 @@ func (r *RouteServer) AdmitPeers(ctx context.Context) error {
 	return nil
 }
 
-// stopGoBGP closes a GoBGP server's sessions, then stops it, giving up after
-// grace: StopBgp waits for every peer goroutine, and a write to a dead peer
-// can block. Sessions are taken down first because GoBGP v3.37's StopBgp
-// clears the global config that live sessions' receive goroutines read (a
-// data race under -race).
-func stopGoBGP(srv *server.BgpServer, grace time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), grace/2)
-	defer cancel()
-	var addrs []string
-	_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) { addrs = append(addrs, p.GetConf().GetNeighborAddress()) })
-	for _, a := range addrs {
-		_ = srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: a, Communication: "route server endpoint stopping"})
-	}
-	for ctx.Err() == nil {
-		up := 0
-		_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-			if p.GetState().GetSessionState() == api.PeerState_ESTABLISHED {
-				up++
-			}
-		})
-		if up == 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	done := make(chan struct{})
-	go func() {
-		srv.Stop()
-		close(done)
-	}()
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	}
-}
-
 // peerView is what one endpoint knows about one peer in one poll.
 type peerView struct {
 	endpoint    *rsEndpoint
@@ -436,7 +427,7 @@ func (r *RouteServer) sync(ctx context.Context) {
 		err := e.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 			a, err := netip.ParseAddr(p.GetConf().GetNeighborAddress())
 			if err == nil {
-				est[a] = p.GetState().GetSessionState() == api.PeerState_ESTABLISHED
+				est[a] = p.GetState().GetSessionState() == api.PeerState_SESSION_STATE_ESTABLISHED
 			}
 		})
 		if err != nil {
@@ -445,6 +436,10 @@ func (r *RouteServer) sync(ctx context.Context) {
 			return
 		}
 		for _, p := range r.cfg.Peers {
+			if e.up[p.Address] && !est[p.Address] && r.admitted.Load() == r.cfg.HoldPeers {
+				r.readmit(ctx, e, p)
+			}
+			e.up[p.Address] = est[p.Address]
 			v := peerView{endpoint: e, peer: p.Address, established: est[p.Address]}
 			if e.bfd != nil && p.BFD {
 				st, ok := e.bfd.Session(p.Address)
@@ -455,7 +450,7 @@ func (r *RouteServer) sync(ctx context.Context) {
 				continue
 			}
 			live := !p.BFD || v.bfdUp
-			cands = append(cands, r.adjIn(ctx, e, p.Address, live)...)
+			cands = append(cands, r.adjIn(e, p.Address, live)...)
 		}
 	}
 	if ctx.Err() != nil {
@@ -469,27 +464,24 @@ func (r *RouteServer) sync(ctx context.Context) {
 	r.mu.Unlock()
 }
 
-func (r *RouteServer) adjIn(ctx context.Context, e *rsEndpoint, peer netip.Addr, live bool) []Candidate {
+func (r *RouteServer) adjIn(e *rsEndpoint, peer netip.Addr, live bool) []Candidate {
 	var out []Candidate
-	for _, fam := range []*api.Family{
-		{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST},
-		{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST},
-	} {
-		_ = e.srv.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_ADJ_IN, Name: peer.String(), Family: fam},
-			func(d *api.Destination) {
-				pfx, err := netip.ParsePrefix(d.GetPrefix())
-				if err != nil {
+	for _, fam := range []gobgp.Family{gobgp.RF_IPv4_UC, gobgp.RF_IPv6_UC} {
+		_ = e.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: peer.String(), Family: fam},
+			func(n gobgp.NLRI, paths []*apiutil.Path) {
+				pfx, ok := n.(*gobgp.IPAddrPrefix)
+				if !ok {
 					return
 				}
-				for _, p := range d.GetPaths() {
-					if p.GetIsWithdraw() {
+				for _, p := range paths {
+					if p.Withdrawal {
 						continue
 					}
-					c, ok := candidateFromPath(p)
+					c, ok := candidateFromPath(p.Attrs)
 					if !ok {
 						continue
 					}
-					c.Prefix, c.PeerID, c.EndpointID, c.Live = pfx.Masked(), e.peerIDs[peer], e.id, live
+					c.Prefix, c.PeerID, c.EndpointID, c.Live = pfx.Prefix.Masked(), e.peerIDs[peer], e.id, live
 					out = append(out, c)
 				}
 			})

@@ -1,35 +1,25 @@
 package vpcsim
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
-	"strings"
 	"sync"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 )
 
-// candidateFromPath reads next hop, AS path and MED from a GoBGP path.
-func candidateFromPath(p *api.Path) (Candidate, bool) {
-	attrs, err := apiutil.GetNativePathAttributes(p)
-	if err != nil {
-		return Candidate{}, false
-	}
+// candidateFromPath reads next hop, AS path and MED from a GoBGP path's
+// attributes.
+func candidateFromPath(attrs []bgp.PathAttributeInterface) (Candidate, bool) {
 	var c Candidate
 	for _, a := range attrs {
 		switch a := a.(type) {
 		case *bgp.PathAttributeNextHop:
-			c.NextHop, _ = netip.AddrFromSlice(a.Value)
+			c.NextHop = a.Value
 		case *bgp.PathAttributeMpReachNLRI:
 			if !c.NextHop.IsValid() {
-				c.NextHop, _ = netip.AddrFromSlice(a.Nexthop)
+				c.NextHop = a.Nexthop
 			}
 		case *bgp.PathAttributeMultiExitDisc:
 			c.MED = a.Value
@@ -114,46 +104,4 @@ func (c *partitionedConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int,
 			return n, oobn, flags, addr, err
 		}
 	}
-}
-
-// rsLogger adapts GoBGP's logger to slog; GoBGP's info chatter goes to
-// debug, and Fatal is logged instead of exiting the process.
-type rsLogger struct{ log *slog.Logger }
-
-var _ gobgplog.Logger = (*rsLogger)(nil)
-
-func (l *rsLogger) Panic(msg string, f gobgplog.Fields) {
-	l.emit(slog.LevelError, msg, f)
-	panic(msg)
-}
-func (l *rsLogger) Fatal(msg string, f gobgplog.Fields) { l.emit(slog.LevelError, msg, f) }
-func (l *rsLogger) Error(msg string, f gobgplog.Fields) { l.emit(slog.LevelWarn, msg, f) }
-func (l *rsLogger) Warn(msg string, f gobgplog.Fields)  { l.emit(slog.LevelWarn, msg, f) }
-func (l *rsLogger) Info(msg string, f gobgplog.Fields)  { l.emit(slog.LevelDebug, msg, f) }
-func (l *rsLogger) Debug(msg string, f gobgplog.Fields) { l.emit(slog.LevelDebug, msg, f) }
-
-// SetLevel is ignored: the slog handler decides.
-func (l *rsLogger) SetLevel(gobgplog.LogLevel) {}
-
-func (l *rsLogger) GetLevel() gobgplog.LogLevel {
-	if l.log.Enabled(context.Background(), slog.LevelDebug) {
-		return gobgplog.DebugLevel
-	}
-	return gobgplog.InfoLevel
-}
-
-func (l *rsLogger) emit(level slog.Level, msg string, f gobgplog.Fields) {
-	if !l.log.Enabled(context.Background(), level) {
-		return
-	}
-	keys := make([]string, 0, len(f))
-	for k := range f {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	args := make([]any, 0, 2*len(keys))
-	for _, k := range keys {
-		args = append(args, strings.ToLower(k), f[k])
-	}
-	l.log.Log(context.Background(), level, msg, args...)
 }

@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/server"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 
 	"github.com/rsagent/rsagent/bfd"
+	"github.com/rsagent/rsagent/bgp"
 )
 
 // Addresses of this test only, so it can run beside the lab's and the bgp
@@ -107,10 +108,10 @@ func TestRouteServerOverTheWire(t *testing.T) {
 	}
 
 	// The appliance: GoBGP dialling the endpoint, started before the endpoint
-	// admits it (GoBGP v3 globals), and a BFD manager bound to its own address.
-	app := server.NewBgpServer(server.LoggerOption(&rsLogger{log: wireLogger()}))
+	// admits it (GoBGP v4.8.0 globals), and a BFD manager bound to its own address.
+	app := server.NewBgpServer(server.LoggerOption(bgp.GoBGPLogger(wireLogger())))
 	go app.Serve()
-	t.Cleanup(func() { stopGoBGP(app, time.Second) })
+	t.Cleanup(func() { bgp.StopGoBGP(app, "test appliance stopping", time.Second) })
 	if err := app.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: 65010, RouterId: wireAppliance.String(), ListenPort: -1}}); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestRouteServerOverTheWire(t *testing.T) {
 	t.Cleanup(func() { stopBFD(); <-bfdDone })
 
 	path := wirePath(t, 2)
-	if _, err := app.AddPath(ctx, &api.AddPathRequest{Path: path}); err != nil {
+	if _, err := app.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path}}); err != nil {
 		t.Fatal(err)
 	}
 	want := Route{Destination: wirePrefix, NetworkInterface: eni, IPAddress: wireAppliance.String(), Origin: OriginAdvertisement, State: StateActive}
@@ -205,7 +206,7 @@ func TestRouteServerOverTheWire(t *testing.T) {
 		waitVPC(t, v, 10*time.Second, "route back", routeIs(v.MainTableID(), &want))
 	})
 	t.Run("a withdrawal removes the route", func(t *testing.T) {
-		if err := app.DeletePath(ctx, &api.DeletePathRequest{Path: path}); err != nil {
+		if err := app.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{path}}); err != nil {
 			t.Fatal(err)
 		}
 		waitVPC(t, v, 5*time.Second, "route withdrawn", routeIs(v.MainTableID(), nil))
@@ -217,23 +218,22 @@ func TestRouteServerOverTheWire(t *testing.T) {
 
 // wirePath is wirePrefix via the appliance with prepend extra copies of its
 // ASN (GoBGP adds one more on export).
-func wirePath(t *testing.T, prepend int) *api.Path {
+func wirePath(t *testing.T, prepend int) *apiutil.Path {
 	t.Helper()
-	nlri, err := anypb.New(&api.IPAddressPrefix{Prefix: wirePrefix.Addr().String(), PrefixLen: uint32(wirePrefix.Bits())})
+	nlri, err := gobgp.NewIPAddrPrefix(wirePrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var attrs []*anypb.Any
-	for _, m := range []proto.Message{
-		&api.OriginAttribute{Origin: 0},
-		&api.NextHopAttribute{NextHop: wireAppliance.String()},
-		&api.AsPathAttribute{Segments: []*api.AsSegment{{Type: api.AsSegment_AS_SEQUENCE, Numbers: slices.Repeat([]uint32{65010}, prepend)}}},
-	} {
-		a, err := anypb.New(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		attrs = append(attrs, a)
+	nh, err := gobgp.NewPathAttributeNextHop(wireAppliance)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return &api.Path{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Nlri: nlri, Pattrs: attrs}
+	attrs := []gobgp.PathAttributeInterface{
+		gobgp.NewPathAttributeOrigin(gobgp.BGP_ORIGIN_ATTR_TYPE_IGP),
+		nh,
+		gobgp.NewPathAttributeAsPath([]gobgp.AsPathParamInterface{
+			gobgp.NewAs4PathParam(gobgp.BGP_ASPATH_ATTR_TYPE_SEQ, slices.Repeat([]uint32{65010}, prepend)),
+		}),
+	}
+	return &apiutil.Path{Family: gobgp.RF_IPv4_UC, Nlri: nlri, Attrs: attrs, Age: time.Now().Unix()}
 }
