@@ -49,6 +49,7 @@ var rules = map[string]map[string]string{
 	}),
 	"bgp": with(leafRules(), map[string]string{
 		module + "/bfd": whySibling, module + "/routetable": whySibling,
+		"github.com/osrg/gobgp/v3/pkg": "GoBGP v3 is end of life and crashes on malformed messages (ADR 0006); only its generated API types may serve the read-only v3 CLI service",
 	}),
 	"routetable": with(leafRules(), map[string]string{
 		module + "/bfd": whySibling, module + "/bgp": whySibling,
