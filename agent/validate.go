@@ -5,13 +5,14 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rsagent/rsagent/internal/apikey"
 )
 
 // Model is a validated configuration in the types the components need.
@@ -546,25 +547,11 @@ func (c *Config) validateHTTP(p *problems) HTTPModel {
 		m.Listen = *c.HTTP.Listen
 	}
 	if f := c.HTTP.APIKeyFile; f != "" {
-		if _, err := readAPIKey(f); err != nil {
+		if _, err := apikey.Read(f); err != nil {
 			p.addf("http.api_key_file", "%v", err)
 		}
 	}
 	return m
-}
-
-// readAPIKey reads the key; surrounding whitespace (a trailing newline from
-// `echo key > file`) is not part of it.
-func readAPIKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	k := strings.TrimSpace(string(b))
-	if len(k) < 16 {
-		return nil, fmt.Errorf("%s: the key must be at least 16 characters", path)
-	}
-	return []byte(k), nil
 }
 
 func parseAddr(p *problems, path, raw string, family int) netip.Addr {
