@@ -20,13 +20,17 @@ type Model struct {
 	// ReconcileOnly is set for a config without bgp and services: it runs
 	// with `rsagent reconcile` only.
 	ReconcileOnly bool
-	BGP           BGPModel
-	BFDPort       int
-	BFDStrict     bool
-	Services      []ServiceModel
-	Reconcile     *ReconcileModel
-	HTTP          HTTPModel
-	Log           LogConfig
+	// RouterOnly is set for a config with a router section and no bgp or
+	// services: direct mode, `rsagent router`.
+	RouterOnly bool
+	BGP        BGPModel
+	BFDPort    int
+	BFDStrict  bool
+	Services   []ServiceModel
+	Reconcile  *ReconcileModel
+	Router     *RouterModel
+	HTTP       HTTPModel
+	Log        LogConfig
 }
 
 // BGPModel is the validated `bgp` section.
@@ -203,6 +207,9 @@ func (c *Config) ApplyDefaults() {
 			r.SyncRoutes.Rate.PerSecond = 1
 		}
 	}
+	if c.Router != nil {
+		c.Router.applyDefaults(c.BFD.Defaults)
+	}
 	if c.HTTP.Listen == nil {
 		s := defaultHTTPListen
 		c.HTTP.Listen = &s
@@ -241,8 +248,11 @@ func (c *Config) Validate() (*Model, error) {
 
 	// A config with only a reconcile section is a standalone reconciler
 	// (`rsagent reconcile` on a host without BGP); `rsagent run` refuses it.
-	if c.Reconcile != nil && c.BGP.ASN == 0 && c.BGP.LocalAddress == "" && len(c.BGP.Peers) == 0 && len(c.Services) == 0 {
-		m.ReconcileOnly = true
+	// A config with only a router section is direct mode (`rsagent router`).
+	speakerless := c.BGP.ASN == 0 && c.BGP.LocalAddress == "" && len(c.BGP.Peers) == 0 && len(c.Services) == 0
+	if speakerless && (c.Reconcile != nil || c.Router != nil) {
+		m.ReconcileOnly = c.Reconcile != nil
+		m.RouterOnly = c.Router != nil
 	} else {
 		m.BGP = c.validateBGP(&p)
 	}
@@ -253,6 +263,9 @@ func (c *Config) Validate() (*Model, error) {
 	m.Services = c.validateServices(&p, m.BGP.LocalAddressV6.IsValid())
 	if c.Reconcile != nil {
 		m.Reconcile = c.Reconcile.validate(&p)
+	}
+	if c.Router != nil {
+		m.Router = c.Router.validate(&p)
 	}
 	m.HTTP = c.validateHTTP(&p)
 	switch c.Log.Level {
@@ -479,11 +492,7 @@ func (r *ReconcileConfig) validate(p *problems) *ReconcileModel {
 	if !vpcIDRE.MatchString(r.VPCID) {
 		p.addf("reconcile.vpc_id", "%q is not a VPC id (vpc- and 8 or 17 hex digits)", r.VPCID)
 	}
-	if r.Endpoint != "" {
-		if u, err := url.Parse(r.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			p.addf("reconcile.endpoint", "%q is not an http(s) URL", r.Endpoint)
-		}
-	}
+	checkHTTPURL(p, "reconcile.endpoint", r.Endpoint)
 	if m.Interval < time.Second {
 		p.addf("reconcile.interval", "%s: at least 1s", m.Interval)
 	}
@@ -526,11 +535,7 @@ func (r *ReconcileConfig) validate(p *problems) *ReconcileModel {
 	if m.PropagationTTL < time.Second {
 		p.addf("reconcile.propagation_ttl", "%s: at least 1s", m.PropagationTTL)
 	}
-	if r.Notify.Webhook != "" {
-		if u, err := url.Parse(r.Notify.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			p.addf("reconcile.notify.webhook", "%q is not an http(s) URL", r.Notify.Webhook)
-		}
-	}
+	checkHTTPURL(p, "reconcile.notify.webhook", r.Notify.Webhook)
 	if a := r.Notify.SNSTopicARN; a != "" && !strings.HasPrefix(a, "arn:") {
 		p.addf("reconcile.notify.sns_topic_arn", "%q is not an ARN", a)
 	}
@@ -552,6 +557,16 @@ func (c *Config) validateHTTP(p *problems) HTTPModel {
 		}
 	}
 	return m
+}
+
+// checkHTTPURL reports a set raw that is not an http(s) URL with a host.
+func checkHTTPURL(p *problems, path, raw string) {
+	if raw == "" {
+		return
+	}
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.addf(path, "%q is not an http(s) URL", raw)
+	}
 }
 
 func parseAddr(p *problems, path, raw string, family int) netip.Addr {
