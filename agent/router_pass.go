@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rsagent/rsagent/agent/health"
@@ -194,6 +195,7 @@ func (r *Router) recordPass(start time.Time, rm *RouterModel, spec direct.Spec, 
 		}
 	}
 	r.met.routerPasses.WithLabelValues(result).Inc()
+	afterWrites(plan, outs, rm.DryRun)
 	r.reportRoutes(plan, spec)
 
 	r.mu.Lock()
@@ -215,6 +217,36 @@ func (r *Router) recordPass(start time.Time, rm *RouterModel, spec direct.Spec, 
 	if n := len(r.changes); n > maxRouterChanges {
 		r.changes = slices.Clone(r.changes[n-maxRouterChanges:])
 	}
+}
+
+// afterWrites updates the plan's table routes with the writes that
+// succeeded, so that /status shows each table's target after the pass (and
+// the action that got it there); a failed write shows its error.
+func afterWrites(plan direct.Result, outs []routetable.Outcome, dryRun bool) {
+	at := map[routetable.TableDest]*direct.TableRoute{}
+	for i := range plan.Routes {
+		for j := range plan.Routes[i].Tables {
+			tr := &plan.Routes[i].Tables[j]
+			at[routetable.TableDest{Table: tr.Table, Destination: plan.Routes[i].Destination}] = tr
+		}
+	}
+	for _, o := range outs {
+		tr, ok := at[routetable.TableDest{Table: o.Table, Destination: o.Destination}]
+		if !ok || o.Action == routetable.ActionSkip {
+			continue
+		}
+		switch {
+		case o.Error != "":
+			tr.Reason = strings.TrimSpace(tr.Reason + " failed: " + o.Error)
+		case !dryRun:
+			tr.Current, tr.RouteState, tr.Origin = o.ENI, routetable.StateActive, routetable.OriginCreateRoute
+			tr.CurrentHost = plan.Routes[routeIndex(plan, o.Destination)].Target
+		}
+	}
+}
+
+func routeIndex(plan direct.Result, dst netip.Prefix) int {
+	return slices.IndexFunc(plan.Routes, func(rp direct.RoutePlan) bool { return rp.Destination == dst })
 }
 
 // reportRoutes sets the per-destination metrics and logs a destination

@@ -18,7 +18,7 @@ import (
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "rsagent",
-		Short:         "Health-gated BGP + BFD speaker for Amazon VPC Route Server, and a route-table reconciler",
+		Short:         "Health-gated BGP + BFD speaker for Amazon VPC Route Server, a route-table reconciler, and direct mode (vpc-router's job)",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       agent.Version,
@@ -31,7 +31,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.PersistentFlags().StringP("config", "c", agent.DefaultConfigPath, "config file")
 	root.AddCommand(newRunCmd(), newConfigCmd(), newStatusCmd(), newDrainCmd(true), newDrainCmd(false),
-		newReconcileCmd(), newLabCmd(), newVersionCmd())
+		newReconcileCmd(), newRouterCmd(), newLabCmd(), newVersionCmd())
 	return root
 }
 
@@ -89,7 +89,7 @@ func newRunCmd() *cobra.Command {
 					case <-ctx.Done():
 						return
 					case <-hup:
-						reload(a, configPath(cmd), log)
+						reloadWith(a.Reload, a.ReloadFailed, configPath(cmd), log)
 					}
 				}
 			}()
@@ -99,20 +99,6 @@ func newRunCmd() *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// reload applies the config file again; any problem keeps the running config.
-func reload(a *agent.Agent, path string, log *slog.Logger) {
-	_, m, err := agent.LoadFile(path)
-	if err == nil {
-		err = a.Reload(m)
-	}
-	if err != nil {
-		a.ReloadFailed()
-		log.Error("reload rejected; the running config stays", "path", path, "error", err)
-		return
-	}
-	log.Info("config reloaded", "path", path)
 }
 
 func newVersionCmd() *cobra.Command {
