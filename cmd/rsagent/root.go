@@ -80,25 +80,31 @@ func newRunCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-hup:
-						reloadWith(a.Reload, a.ReloadFailed, configPath(cmd), log)
-					}
-				}
-			}()
+			defer onSIGHUP(ctx, func() { reloadWith(a.Reload, a.ReloadFailed, configPath(cmd), log) })()
 			if err := a.Run(ctx); err != nil {
 				return &exitError{code: 1, err: err}
 			}
 			return nil
 		},
 	}
+}
+
+// onSIGHUP calls reload on every SIGHUP until ctx ends; the returned
+// function stops listening.
+func onSIGHUP(ctx context.Context, reload func()) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload()
+			}
+		}
+	}()
+	return func() { signal.Stop(hup) }
 }
 
 func newVersionCmd() *cobra.Command {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -286,23 +285,13 @@ func newRouterCmd() *cobra.Command {
 				}
 				return err
 			}
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-hup:
-						if len(flagForm) > 0 {
-							log.Info("SIGHUP: nothing to reload in the flag form (the route spec file is watched)")
-							continue
-						}
-						reloadWith(r.Reload, r.ReloadFailed, configPath(cmd), log)
-					}
+			defer onSIGHUP(ctx, func() {
+				if len(flagForm) > 0 {
+					log.Info("SIGHUP: nothing to reload in the flag form (the route spec file is watched)")
+					return
 				}
-			}()
+				reloadWith(r.Reload, r.ReloadFailed, configPath(cmd), log)
+			})()
 			if err := r.Run(ctx); err != nil {
 				if agent.IsConfigError(err) {
 					return usageErr(err)
