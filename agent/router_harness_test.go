@@ -4,15 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/rsagent/rsagent/internal/loophost"
 	"github.com/rsagent/rsagent/internal/vpcsim"
 )
 
@@ -32,43 +31,25 @@ type testHost struct {
 	addr netip.Addr
 	port int
 	eni  string
-
-	mu sync.Mutex
-	l  net.Listener
-	wg sync.WaitGroup
+	l    *loophost.Listener
 }
 
 func (h *testHost) open(t testing.TB) {
 	t.Helper()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.l != nil {
-		return
+	var err error
+	if h.l == nil {
+		h.l, err = loophost.Open(netip.AddrPortFrom(h.addr, uint16(h.port)))
+	} else {
+		err = h.l.Reopen()
 	}
-	l, err := net.Listen("tcp", netip.AddrPortFrom(h.addr, uint16(h.port)).String())
 	if err != nil {
 		t.Fatalf("open host %s: %v", h.addr, err)
 	}
-	h.l = l
-	h.wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
 }
 
 func (h *testHost) close() {
-	h.mu.Lock()
-	l := h.l
-	h.l = nil
-	h.mu.Unlock()
-	if l != nil {
-		l.Close()
-		h.wg.Wait()
+	if h.l != nil {
+		h.l.Close()
 	}
 }
 
@@ -119,31 +100,15 @@ func newRouterEnv(t *testing.T) *routerEnv {
 	return e
 }
 
-// sharedPort finds a TCP port free on every address.
+// sharedPort finds a TCP port free on every address that can be closed
+// and reopened safely.
 func sharedPort(t testing.TB, addrs ...netip.Addr) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", netip.AddrPortFrom(addrs[0], 0).String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		ok := true
-		for _, a := range addrs[1:] {
-			l2, err := net.Listen("tcp", netip.AddrPortFrom(a, uint16(port)).String())
-			if err != nil {
-				ok = false
-				break
-			}
-			l2.Close()
-		}
-		l.Close()
-		if ok {
-			return port
-		}
+	port, err := loophost.StablePort("tcp", addrs...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no TCP port free on all of %v", addrs)
-	return 0
+	return int(port)
 }
 
 func (e *routerEnv) writeSpec(spec string) {

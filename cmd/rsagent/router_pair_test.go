@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rsagent/rsagent/agent"
+	"github.com/rsagent/rsagent/internal/loophost"
 	"github.com/rsagent/rsagent/internal/netns"
 	"github.com/rsagent/rsagent/internal/vpcsim"
 )
@@ -207,41 +207,18 @@ func TestTwoRouterProcessesAgree(t *testing.T) {
 // (the hosts' "sshd"); closeFirst closes the first one.
 func hostListeners(t *testing.T, addrs ...netip.Addr) (port int, closeFirst func()) {
 	t.Helper()
-	for range 50 {
-		var ls []net.Listener
-		l0, err := net.Listen("tcp", netip.AddrPortFrom(addrs[0], 0).String())
+	p, err := loophost.StablePort("tcp", addrs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls []*loophost.Listener
+	for _, a := range addrs {
+		l, err := loophost.Open(netip.AddrPortFrom(a, p))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ls = append(ls, l0)
-		port = l0.Addr().(*net.TCPAddr).Port
-		for _, a := range addrs[1:] {
-			l, err := net.Listen("tcp", netip.AddrPortFrom(a, uint16(port)).String())
-			if err != nil {
-				break
-			}
-			ls = append(ls, l)
-		}
-		if len(ls) < len(addrs) {
-			for _, l := range ls {
-				l.Close()
-			}
-			continue
-		}
-		for _, l := range ls {
-			t.Cleanup(func() { l.Close() })
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					c.Close()
-				}
-			}()
-		}
-		return port, func() { ls[0].Close() }
+		t.Cleanup(l.Close)
+		ls = append(ls, l)
 	}
-	t.Fatalf("no port free on all of %v", addrs)
-	return 0, nil
+	return int(p), ls[0].Close
 }

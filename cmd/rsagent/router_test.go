@@ -102,20 +102,7 @@ func TestRouterCommandAndStatus(t *testing.T) {
 	custom := vpc.AddRouteTable()
 	host := netip.MustParseAddr("127.0.0.2")
 	eni := vpc.AddNetworkInterface(host)
-	l, err := net.Listen("tcp", netip.AddrPortFrom(host, 0).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	port, _ := hostListeners(t, host)
 	srv := vpcsim.NewServer(vpc, vpcsim.Options{})
 	url, err := srv.Start()
 	if err != nil {
@@ -131,7 +118,7 @@ func TestRouterCommandAndStatus(t *testing.T) {
 	go func() {
 		cmd := newRootCmd(&out, &errb)
 		cmd.SetArgs([]string{"router", "-f", spec, "-r", "us-east-1", "-v", testVPC, "--endpoint", url,
-			"--tcp-port", fmt.Sprint(l.Addr().(*net.TCPAddr).Port), "--check-interval", "0.2", "--listen", listen})
+			"--tcp-port", fmt.Sprint(port), "--check-interval", "0.2", "--listen", listen})
 		done <- cmd.ExecuteContext(ctx)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
