@@ -55,7 +55,7 @@ func (h *testHost) close() {
 
 // routerEnv is a router against the EC2 emulator, with hosts on loopback.
 type routerEnv struct {
-	t        *testing.T
+	t        testing.TB
 	vpc      *vpcsim.VPC
 	srv      *vpcsim.Server
 	tables   []string // main first, then the custom tables
@@ -71,7 +71,7 @@ const routerTestKey = "router-test-key-0123456789"
 
 // newRouterEnv builds a VPC with the main table and two custom ones, and
 // two hosts with their ENIs. Nothing runs yet.
-func newRouterEnv(t *testing.T) *routerEnv {
+func newRouterEnv(t testing.TB) *routerEnv {
 	t.Helper()
 	for k, v := range vpcsim.OfflineAWSEnv() {
 		t.Setenv(k, v)
