@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -74,6 +75,8 @@ type routerFlags struct {
 	bfdMinTx, bfdMinRx                                     time.Duration
 	fall, tcpPort, httpPort, httpStatus, bfdMult           int
 	httpPath, bfdLocal, listen, apiKeyFile, logLevel       string
+	address, logFile                                       string
+	port                                                   int
 	icmp, bfd, preempt, removeUnlisted, dryRun, verbose    bool
 }
 
@@ -109,6 +112,9 @@ func addRouterFlags(c *cobra.Command, f *routerFlags) {
 	fl.BoolVar(&f.removeUnlisted, "remove-unlisted", false, "delete ENI routes that are not in the spec (vpc-router's behaviour)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "plan and call EC2 with DryRun=true; write nothing")
 	fl.StringVar(&f.listen, "listen", "", "HTTP address for /status, /metrics and /route_spec (default 127.0.0.1:9179)")
+	fl.StringVarP(&f.address, "address", "a", "", "vpc-router's -a: the HTTP address (with -p; prefer --listen)")
+	fl.IntVarP(&f.port, "port", "p", 0, "vpc-router's -p: the HTTP port (with -a; prefer --listen)")
+	fl.StringVarP(&f.logFile, "logfile", "l", "", "vpc-router's -l: only '-' is accepted; rsagent logs to stderr (the journal)")
 	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "API key file for POST /route_spec")
 	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
 	fl.BoolVar(&f.verbose, "verbose", false, "same as --log-level debug")
@@ -171,8 +177,12 @@ func (f *routerFlags) config() (*agent.Config, error) {
 	rc.Health = agent.RouterHealthConfig{Interval: agent.Duration(f.checkInterval), Timeout: agent.Duration(f.checkTimeout),
 		Fall: f.fall, FailedHold: agent.Duration(f.failedHold), Checks: checks}
 	cfg := &agent.Config{Router: rc}
-	if f.listen != "" {
-		cfg.HTTP.Listen = &f.listen
+	listen, err := f.listenAddr()
+	if err != nil {
+		return nil, err
+	}
+	if listen != "" {
+		cfg.HTTP.Listen = &listen
 	}
 	cfg.HTTP.APIKeyFile = f.apiKeyFile
 	cfg.Log.Level = f.logLevel
@@ -180,6 +190,27 @@ func (f *routerFlags) config() (*agent.Config, error) {
 		cfg.Log.Level = "debug"
 	}
 	return cfg, nil
+}
+
+// listenAddr is --listen, or vpc-router's -a/-p.
+func (f *routerFlags) listenAddr() (string, error) {
+	if f.logFile != "" && f.logFile != "-" {
+		return "", fmt.Errorf("--logfile %q: rsagent logs to stderr (the journal under systemd); redirect it if you need a file", f.logFile)
+	}
+	if f.address == "" && f.port == 0 {
+		return f.listen, nil
+	}
+	if f.listen != "" {
+		return "", errors.New("use --listen or -a/-p, not both")
+	}
+	addr, port := f.address, f.port
+	if addr == "" || addr == "localhost" {
+		addr = "127.0.0.1"
+	}
+	if port == 0 {
+		port = 9179
+	}
+	return net.JoinHostPort(addr, strconv.Itoa(port)), nil
 }
 
 // checks maps the check flags, and vpc-router's --health/--multi-plugins,

@@ -38,7 +38,8 @@ func TestRouterFlagForm(t *testing.T) {
 	t.Run("vpc-router's own command line works", func(t *testing.T) {
 		out, errOut, code := execute(t, "router", "-m", "configfile", "-f", spec, "-r", "us-east-1", "-v", testVPC,
 			"--health", "multi", "--multi_plugins", "icmpecho:tcp", "--tcp_check_port", "22", "--tcp_check_interval", "5",
-			"--route_recheck_interval", "30", "--ignore_routes", "10.99.0.0/16,10.98.0.1", "--print-config")
+			"--route_recheck_interval", "30", "--ignore_routes", "10.99.0.0/16,10.98.0.1", "-a", "localhost", "-p", "33289",
+			"--verbose", "-l", "-", "--print-config")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -47,6 +48,9 @@ func TestRouterFlagForm(t *testing.T) {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		rm := m.Router
+		if m.HTTP.Listen != "127.0.0.1:33289" || m.Log.Level != "debug" {
+			t.Errorf("listen %q, log level %q", m.HTTP.Listen, m.Log.Level)
+		}
 		kinds := []string{}
 		for _, c := range rm.Health.Checks {
 			kinds = append(kinds, c.Kind)
@@ -68,6 +72,7 @@ func TestRouterFlagForm(t *testing.T) {
 		{"configfile mode without a file", []string{"router", "-m", "configfile", "-r", "us-east-1", "-v", testVPC}, "needs --route-spec"},
 		{"a bad inline route", []string{"router", "--route", "10.0.0.0/8", "-r", "us-east-1", "-v", testVPC}, "CIDR=HOST"},
 		{"a missing VPC", []string{"router", "-f", spec, "-r", "us-east-1"}, "router.vpc_id"},
+		{"a log file", []string{"router", "-f", spec, "-r", "us-east-1", "-v", testVPC, "-l", "/var/log/vpcrouter.log"}, "logs to stderr"},
 		{"--config with the flag form", []string{"router", "-c", writeFile(t, "c.yaml", "x: 1"), "-f", spec}, "not both"},
 		{"a config without a router section", []string{"router", "-c", writeFile(t, "c.yaml", minimal)}, "no router section"},
 		{"a config with a router section and bgp", []string{"router", "-c", writeFile(t, "c.yaml", minimal+

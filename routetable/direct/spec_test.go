@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 )
@@ -140,4 +141,15 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("round trip of %s: %v", b, err)
 		}
 	})
+}
+
+func TestTheShippedExampleSpecParses(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/examples/route-spec.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseSpec(b)
+	if err != nil || len(s) != 2 {
+		t.Fatalf("deploy/examples/route-spec.json: %v, %d destinations", err, len(s))
+	}
 }
