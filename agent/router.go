@@ -187,9 +187,7 @@ func (r *Router) Run(ctx context.Context) error {
 		r.log.Warn("no route spec yet: routes are left alone until one is POSTed to /route_spec", "vpc_id", m.Router.VPCID)
 	}
 	g.Go(func() error { r.loop(gctx); return nil })
-	if m.Router.SpecFile != "" {
-		g.Go(func() error { return r.watchSpecFile(gctx) })
-	}
+	g.Go(func() error { return r.watchSpecFile(gctx) })
 	if srv != nil {
 		g.Go(func() error { return srv.run(gctx) })
 	}

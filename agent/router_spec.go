@@ -64,23 +64,42 @@ func hashFile(path string) [32]byte {
 // fsnotify on its directory (editors replace files by renaming), plus a
 // periodic read as a backstop. A file that does not parse or validate is
 // refused and the running spec stays; a file that disappears keeps the
-// running spec too.
+// running spec too. It follows a reload that changes or removes the path.
 func (r *Router) watchSpecFile(ctx context.Context) error {
-	path := r.modelSnapshot().Router.SpecFile
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		r.log.Warn("cannot watch the route spec file; checking it every few seconds instead", "path", path, "error", err)
+		r.log.Warn("cannot watch the route spec file; reading it every few seconds instead", "error", err)
 	} else {
 		defer w.Close()
-		if err := w.Add(filepath.Dir(path)); err != nil {
-			r.log.Warn("cannot watch the route spec file's directory; checking it every few seconds instead", "path", path, "error", err)
-		}
 	}
 	var events <-chan fsnotify.Event
 	var errs <-chan error
 	if w != nil {
 		events, errs = w.Events, w.Errors
 	}
+	watched := "" // the directory being watched
+	follow := func() string {
+		path := r.modelSnapshot().Router.SpecFile
+		dir := ""
+		if path != "" {
+			dir = filepath.Dir(path)
+		}
+		if w != nil && dir != watched {
+			if watched != "" {
+				_ = w.Remove(watched)
+			}
+			watched = ""
+			if dir != "" {
+				if err := w.Add(dir); err != nil {
+					r.log.Warn("cannot watch the route spec file's directory; reading it every few seconds instead", "path", path, "error", err)
+				} else {
+					watched = dir
+				}
+			}
+		}
+		return path
+	}
+	path := follow()
 	tick := time.NewTicker(specStatEvery)
 	defer tick.Stop()
 	settle := time.NewTimer(time.Hour)
@@ -95,7 +114,7 @@ func (r *Router) watchSpecFile(ctx context.Context) error {
 				events = nil
 				continue
 			}
-			if filepath.Clean(ev.Name) == filepath.Clean(path) {
+			if path = follow(); path != "" && filepath.Clean(ev.Name) == filepath.Clean(path) {
 				settle.Reset(specSettle)
 			}
 		case err, ok := <-errs:
@@ -107,7 +126,9 @@ func (r *Router) watchSpecFile(ctx context.Context) error {
 		case <-settle.C:
 			r.checkSpecFile(path)
 		case <-tick.C:
-			r.checkSpecFile(path)
+			if path = follow(); path != "" {
+				r.checkSpecFile(path)
+			}
 		}
 	}
 }
