@@ -133,8 +133,13 @@ func (c *icmpCheck) Check(ctx context.Context) error {
 	for {
 		n, from, err := conn.ReadFrom(buf)
 		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("no echo reply from %s: %w", c.addr, ctx.Err())
+			// The socket deadline is the context's, and may fire a moment
+			// before the context itself reports it.
+			if cerr := ctx.Err(); cerr != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				if cerr == nil {
+					cerr = context.DeadlineExceeded
+				}
+				return fmt.Errorf("no echo reply from %s: %w", c.addr, cerr)
 			}
 			return fmt.Errorf("read echo reply from %s: %w", c.addr, err)
 		}
