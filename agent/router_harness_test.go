@@ -232,11 +232,23 @@ func (e *routerEnv) waitPasses(n uint64) {
 	})
 }
 
-// mutations returns the successful route writes since the log was reset,
+// mark lets the pass in flight (if any) finish and returns the request
+// log's position after it, for mutationsSince. (Not ResetLog: a request
+// whose change is already visible can still be appended after a reset.)
+func (e *routerEnv) mark() int {
+	e.t.Helper()
+	e.waitPasses(1)
+	return len(e.srv.Log())
+}
+
+// mutationsSince returns the successful route writes logged after mark,
 // as "Action table destination".
-func (e *routerEnv) mutations() []string {
+func (e *routerEnv) mutationsSince(mark int) []string {
 	var out []string
-	for _, m := range e.srv.Mutations() {
+	for _, m := range e.srv.Log()[mark:] {
+		if !m.Mutating || m.Status != 200 {
+			continue
+		}
 		dst := m.Params.Get("DestinationCidrBlock")
 		if dst == "" {
 			dst = m.Params.Get("DestinationIpv6CidrBlock")

@@ -54,7 +54,7 @@ func TestRouterProgramsEveryTableAndTouchesNothingElse(t *testing.T) {
 			want["CreateRoute "+id+" "+gateway.String()] = true
 		}
 	}
-	got := e.mutations()
+	got := e.mutationsSince(0)
 	if len(got) != len(want) {
 		t.Errorf("%d writes, want exactly %d (one per table and CIDR): %v", len(got), len(want), got)
 	}
@@ -168,7 +168,7 @@ func TestRouterSpecSources(t *testing.T) {
 		e.waitAllAt(dstTwo, e.b.eni, time.Now(), 10*time.Second)
 	})
 	t.Run("a broken file is refused and the running spec stays", func(t *testing.T) {
-		e.srv.ResetLog()
+		mark := e.mark()
 		e.writeSpec(`{"198.51.100.1/24": ["127.0.0.2"]}`)
 		waitFor(t, 10*time.Second, "the refusal in /status", func() error {
 			if st := e.r.Status().Router; !strings.Contains(st.SpecRefused, "198.51.100.1/24") {
@@ -180,7 +180,7 @@ func TestRouterSpecSources(t *testing.T) {
 		if got := e.r.Spec(); len(got) != 2 {
 			t.Errorf("spec in force: %v", got)
 		}
-		if m := e.mutations(); len(m) != 0 {
+		if m := e.mutationsSince(mark); len(m) != 0 {
 			t.Errorf("a refused spec wrote %v", m)
 		}
 	})
@@ -198,7 +198,7 @@ func TestRouterSpecSources(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	t.Run("POST needs the key and refuses a bad spec", func(t *testing.T) {
-		e.srv.ResetLog()
+		mark := e.mark()
 		before := e.r.Spec()
 		good := fmt.Sprintf(`{"%s": ["%s"]}`, dstOne, hostBAddr)
 		for _, tc := range []struct {
@@ -219,8 +219,8 @@ func TestRouterSpecSources(t *testing.T) {
 			}
 		}
 		e.waitPasses(1)
-		if !e.r.Spec().Equal(before) || len(e.mutations()) != 0 {
-			t.Fatalf("refused POSTs changed something: spec %v, writes %v", e.r.Spec(), e.mutations())
+		if !e.r.Spec().Equal(before) || len(e.mutationsSince(mark)) != 0 {
+			t.Fatalf("refused POSTs changed something: spec %v, writes %v", e.r.Spec(), e.mutationsSince(mark))
 		}
 		code, body := post(routerTestKey, good)
 		if code != 200 || !strings.Contains(body, "until "+e.specFile+" changes") {
@@ -277,7 +277,7 @@ func TestRouterLeavesRoutesAloneWithoutAHealthyHost(t *testing.T) {
 	e.writeSpec(fmt.Sprintf(`{"%s": ["%s", "%s"]}`, dstOne, hostAAddr, hostBAddr))
 	e.start(e.config(""))
 	e.waitAllAt(dstOne, e.a.eni, time.Now(), 10*time.Second)
-	e.srv.ResetLog()
+	mark := e.mark()
 	e.a.close()
 	e.b.close()
 	waitFor(t, 10*time.Second, "no_healthy_host", func() error {
@@ -288,7 +288,7 @@ func TestRouterLeavesRoutesAloneWithoutAHealthyHost(t *testing.T) {
 		return nil
 	})
 	e.waitPasses(2)
-	if m := e.mutations(); len(m) != 0 {
+	if m := e.mutationsSince(mark); len(m) != 0 {
 		t.Errorf("no healthy host, yet writes: %v", m)
 	}
 	if err := e.allAt(dstOne, e.a.eni); err != nil {
@@ -352,7 +352,7 @@ func TestRouterRemoveUnlistedAndDryRun(t *testing.T) {
 			e.start(e.config(fmt.Sprintf("  remove_unlisted: true\n  ignore_routes: [%s]\n  dry_run: %v\n", ignored, dry)))
 			e.waitPasses(2)
 			if dry {
-				if m := e.mutations(); len(m) != 0 {
+				if m := e.mutationsSince(0); len(m) != 0 {
 					t.Fatalf("dry run wrote %v", m)
 				}
 				n := 0
