@@ -3,6 +3,8 @@ package interop
 import (
 	"fmt"
 	"net/netip"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 // the cut heals, host A is held for failed_hold and, without preempt, the
 // routes stay on B.
 func TestRouterBFDCheckAgainstFRR(t *testing.T) {
-	netns.Require(t, append(netns.FRRBinaries(), "ip", "nft")...)
+	netns.Require(t, append(netns.FRRBinaries(), "ip", "nft", "promtool")...)
 	for k, v := range vpcsim.OfflineAWSEnv() {
 		t.Setenv(k, v)
 	}
@@ -124,5 +126,23 @@ log: {level: debug}
 	})
 	if err := allAt(eniB); err != nil {
 		t.Errorf("routes failed back without preempt: %v", err)
+	}
+	body, err := router.get("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		fmt.Sprintf(`rsagent_router_route_target{destination="%s",host="%s"} 1`, dst, hostB),
+		fmt.Sprintf(`rsagent_bfd_session_transitions_total{peer="%s",to="down"} 1`, hostA),
+		`rsagent_router_changes_total{action="replace"} 3`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 }
