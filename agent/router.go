@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -223,9 +224,16 @@ func (r *Router) SetSpec(spec direct.Spec, source string) {
 	r.spec = spec.Clone()
 	r.specInfo.source, r.specInfo.loaded = source, time.Now()
 	for _, dst := range old.Destinations() {
-		if _, still := spec[dst]; !still {
+		hosts, still := spec[dst]
+		if !still {
 			r.met.routerNoHealthyHost.DeleteLabelValues(dst.String())
 			r.met.routerRouteTarget.DeletePartialMatch(map[string]string{"destination": dst.String()})
+			continue
+		}
+		for _, h := range old[dst] {
+			if !slices.Contains(hosts, h) {
+				r.met.routerRouteTarget.DeleteLabelValues(dst.String(), h.String())
+			}
 		}
 	}
 	removed := r.syncProbesLocked()
