@@ -17,6 +17,9 @@ func RunReconciler(ctx context.Context, m *Model, log *slog.Logger, dryRun bool)
 	if m.Reconcile == nil {
 		return &ConfigError{Problems: []string{"reconcile: the config has no reconcile section"}}
 	}
+	if m.Router != nil {
+		return &ConfigError{Problems: []string{"router: `rsagent reconcile` does not run direct mode; give the router a config file of its own (`rsagent router`)"}}
+	}
 	rm := *m.Reconcile
 	rm.DryRun = rm.DryRun || dryRun
 	met := newMetrics(Version)

@@ -72,8 +72,11 @@ func NewRouter(ctx context.Context, m *Model, opts Options) (*Router, error) {
 	if m.Router == nil {
 		return nil, &ConfigError{Problems: []string{"router: the config has no router section"}}
 	}
-	if !m.RouterOnly {
-		return nil, &ConfigError{Problems: []string{"bgp: `rsagent router` runs direct mode only; remove bgp, services and reconcile (run them with `rsagent run`)"}}
+	switch {
+	case !m.RouterOnly:
+		return nil, &ConfigError{Problems: []string{"bgp: `rsagent router` runs direct mode only; remove bgp and services (run them with `rsagent run`)"}}
+	case m.Reconcile != nil:
+		return nil, &ConfigError{Problems: []string{"reconcile: `rsagent router` runs direct mode only; give the reconciler a config file of its own (`rsagent reconcile`)"}}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

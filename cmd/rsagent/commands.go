@@ -268,6 +268,9 @@ func newReconcileCmd() *cobra.Command {
 			if m.Reconcile == nil {
 				return usageErr(errNoReconcile)
 			}
+			if m.Router != nil {
+				return usageErr(errors.New("router: `rsagent reconcile` does not run direct mode; give the router a config file of its own (`rsagent router`)"))
+			}
 			once, _ := cmd.Flags().GetBool("once")
 			dry, _ := cmd.Flags().GetBool("dry-run")
 			log, _ := newLogger(cmd.ErrOrStderr(), m)

@@ -94,6 +94,13 @@ func TestRouterFlagForm(t *testing.T) {
 		if _, errOut, code := execute(t, "run", "-c", cfg); code != 2 || !strings.Contains(errOut, "rsagent router") {
 			t.Errorf("run: exit %d\n%s", code, errOut)
 		}
+		both := writeFile(t, "rr.yaml", "router: {region: us-east-1, vpc_id: "+testVPC+", routes: {\"10.0.0.0/8\": [10.1.1.1]}}\n"+
+			"reconcile: {region: us-east-1, vpc_id: "+testVPC+"}\nhttp: {listen: \"\"}\n")
+		for _, cmd := range []string{"reconcile", "router"} {
+			if _, errOut, code := execute(t, cmd, "-c", both); code != 2 || !strings.Contains(errOut, "a config file of its own") {
+				t.Errorf("%s with router and reconcile sections: exit %d\n%s", cmd, code, errOut)
+			}
+		}
 	})
 }
 
