@@ -75,8 +75,13 @@ func New(m *Model, opts Options) (*Agent, error) {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 2 * time.Second
 	}
-	if m.ReconcileOnly {
+	switch {
+	case m.RouterOnly:
+		return nil, &ConfigError{Problems: []string{"bgp: this config is for direct mode (a router section, no bgp); run it with `rsagent router`"}}
+	case m.ReconcileOnly:
 		return nil, &ConfigError{Problems: []string{"bgp: this config has only a reconcile section; run it with `rsagent reconcile`, or add bgp and services for `rsagent run`"}}
+	case m.Router != nil:
+		return nil, &ConfigError{Problems: []string{"router: direct mode runs with `rsagent router`, not inside `rsagent run`; give it a config file of its own"}}
 	}
 	a := &Agent{
 		log:       opts.Logger,

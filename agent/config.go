@@ -24,6 +24,7 @@ type Config struct {
 	BFD       BFDConfig        `yaml:"bfd" json:"bfd"`
 	Services  []ServiceConfig  `yaml:"services" json:"services"`
 	Reconcile *ReconcileConfig `yaml:"reconcile,omitempty" json:"reconcile,omitempty"`
+	Router    *RouterConfig    `yaml:"router,omitempty" json:"router,omitempty"`
 	HTTP      HTTPConfig       `yaml:"http" json:"http"`
 	Log       LogConfig        `yaml:"log" json:"log"`
 }

@@ -92,6 +92,26 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.lines[k.Line] = p
 			w.walk(v, ft, p)
 		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if n.Tag == "!!null" {
+				return
+			}
+			w.problems = append(w.problems, fmt.Sprintf("%s: expected a mapping, got %s", orRoot(path), describe(n)))
+			return
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := fmt.Sprintf("%s[%q]", path, k.Value)
+			if seen[k.Value] {
+				w.problems = append(w.problems, fmt.Sprintf("%s: duplicate key", p))
+				continue
+			}
+			seen[k.Value] = true
+			w.lines[k.Line] = p
+			w.walk(v, t.Elem(), p)
+		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			if n.Tag == "!!null" {

@@ -2,54 +2,97 @@ package agent
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rsagent/rsagent/bgp"
+	"github.com/rsagent/rsagent/internal/apikey"
 )
 
 // APIKeyHeader carries the API key on mutating requests (as in AWS Sync Routes).
-const APIKeyHeader = "X-API-Key"
+const APIKeyHeader = apikey.Header
 
 type httpServer struct {
 	srv *http.Server
 	ln  net.Listener
 }
 
-// newHTTPServer binds the listener at once, so that a port in use is a start
-// error rather than a log line.
-func (a *Agent) newHTTPServer(m *Model) (*httpServer, error) {
-	var key []byte
-	if m.HTTP.APIKeyFile != "" {
-		k, err := readAPIKey(m.HTTP.APIKeyFile)
+// httpEndpoints is what one process (run, reconcile, router) serves beside
+// /metrics, /healthz and /status, which every one of them serves alike.
+type httpEndpoints struct {
+	metrics *metrics
+	status  func() Status
+	// ready serves GET /readyz; nil: none.
+	ready http.HandlerFunc
+	// plain handlers, by pattern.
+	plain map[string]http.Handler
+	// mutating handlers are served behind the API key check: 403 while
+	// http.api_key_file is unset, 401 without the header, 403 for a wrong key.
+	mutating map[string]http.Handler
+	// keyed handlers check the key themselves (the Sync Routes API answers
+	// in its own format and counts its own requests); they are served only
+	// with a key configured.
+	keyed map[string]func(key []byte) http.Handler
+}
+
+// newHTTPServer is the one HTTP server builder of `run`, `reconcile` and
+// `router`. It reads the API key and binds the listener at once, so that a
+// bad key file or a port in use is a start error rather than a log line.
+func newHTTPServer(m HTTPModel, e httpEndpoints) (*httpServer, error) {
+	var raw []byte
+	if m.APIKeyFile != "" {
+		k, err := apikey.Read(m.APIKeyFile)
 		if err != nil {
 			return nil, &ConfigError{Problems: []string{"http.api_key_file: " + err.Error()}}
 		}
-		key = k
+		raw = k
 	}
+	key := apikey.New(raw)
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", a.handleReady)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, a.Status())
+		writeJSON(w, http.StatusOK, e.status())
 	})
-	mux.Handle("POST /v1/drain", requireKey(key, a.handleDrain(true)))
-	mux.Handle("POST /v1/undrain", requireKey(key, a.handleDrain(false)))
-	if a.rec != nil && key != nil {
-		mux.Handle(syncRoutesPattern, a.rec.syncRoutesHandler(key))
+	if e.ready != nil {
+		mux.HandleFunc("GET /readyz", e.ready)
 	}
-	return listenHTTP(m.HTTP.Listen, mux)
+	for pattern, h := range e.plain {
+		mux.Handle(pattern, h)
+	}
+	for pattern, h := range e.mutating {
+		mux.Handle(pattern, requireKey(key, h))
+	}
+	if key.Set() {
+		for pattern, h := range e.keyed {
+			mux.Handle(pattern, h(raw))
+		}
+	}
+	return listenHTTP(m.Listen, mux)
+}
+
+func (a *Agent) newHTTPServer(m *Model) (*httpServer, error) {
+	e := httpEndpoints{
+		metrics: a.metrics,
+		status:  a.Status,
+		ready:   a.handleReady,
+		mutating: map[string]http.Handler{
+			"POST /v1/drain":   a.handleDrain(true),
+			"POST /v1/undrain": a.handleDrain(false),
+		},
+	}
+	if a.rec != nil {
+		e.keyed = map[string]func([]byte) http.Handler{syncRoutesPattern: a.rec.syncRoutesHandler}
+	}
+	return newHTTPServer(m.HTTP, e)
 }
 
 func listenHTTP(addr string, h http.Handler) (*httpServer, error) {
@@ -131,19 +174,11 @@ func (a *Agent) handleDrain(drain bool) http.Handler {
 	})
 }
 
-func requireKey(key []byte, next http.Handler) http.Handler {
+// requireKey is the API key check in front of every mutating endpoint.
+func requireKey(key apikey.Key, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if key == nil {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "mutating endpoints are disabled: set http.api_key_file"})
-			return
-		}
-		got := strings.TrimSpace(r.Header.Get(APIKeyHeader))
-		if got == "" {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing " + APIKeyHeader + " header"})
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(got), key) != 1 {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "wrong API key"})
+		if err := key.Verify(r.Header.Get(APIKeyHeader)); err != nil {
+			writeJSON(w, apikey.Status(err), map[string]string{"error": err.Error()})
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -33,6 +33,14 @@ type metrics struct {
 
 	configReloads    *prometheus.CounterVec
 	configReloadTime prometheus.Gauge
+
+	routerHostHealthy   *prometheus.GaugeVec
+	routerHostProblem   *prometheus.GaugeVec
+	routerRouteTarget   *prometheus.GaugeVec
+	routerNoHealthyHost *prometheus.GaugeVec
+	routerChanges       *prometheus.CounterVec
+	routerPasses        *prometheus.CounterVec
+	routerSpecUpdates   *prometheus.CounterVec
 }
 
 func newMetrics(version string) *metrics {
@@ -78,5 +86,13 @@ func newMetrics(version string) *metrics {
 		Help: "When the running configuration was loaded."})
 	f(m.configReloadTime)
 	m.configReloadTime.Set(float64(time.Now().Unix()))
+
+	m.routerHostHealthy = gv("router_host_healthy", "Direct mode: 1 while the host passes its checks and is eligible (not failed, not held by failed_hold).", "host")
+	m.routerHostProblem = gv("router_host_problem", "Direct mode: 1 while the host has the problem (no_eni, eni_not_attached, source_dest_check); such a host is never chosen, or cannot forward.", "host", "problem")
+	m.routerRouteTarget = gv("router_route_target", "Direct mode: 1 for the host chosen as the destination's target, 0 for its other hosts.", "destination", "host")
+	m.routerNoHealthyHost = gv("router_no_healthy_host", "Direct mode: 1 while no host of the destination may be its target (the routes are left as they are).", "destination")
+	m.routerChanges = cv("router_changes_total", "Direct mode: routes written, by action (create, replace, delete); dry-run changes are not counted.", "action")
+	m.routerPasses = cv("router_passes_total", "Direct mode: passes over the route tables, by result: ok (nothing to do), changed, error.", "result")
+	m.routerSpecUpdates = cv("router_spec_updates_total", "Direct mode: route specs offered, by source (file, http, config) and result (applied, unchanged, refused).", "source", "result")
 	return m
 }

@@ -3,11 +3,9 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -19,6 +17,9 @@ func RunReconciler(ctx context.Context, m *Model, log *slog.Logger, dryRun bool)
 	if m.Reconcile == nil {
 		return &ConfigError{Problems: []string{"reconcile: the config has no reconcile section"}}
 	}
+	if m.Router != nil {
+		return &ConfigError{Problems: []string{"router: `rsagent reconcile` does not run direct mode; give the router a config file of its own (`rsagent router`)"}}
+	}
 	rm := *m.Reconcile
 	rm.DryRun = rm.DryRun || dryRun
 	met := newMetrics(Version)
@@ -29,21 +30,14 @@ func RunReconciler(ctx context.Context, m *Model, log *slog.Logger, dryRun bool)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return h.run(gctx) })
 	if m.HTTP.Listen != "" {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(met.reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-		mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-			rs := h.rec.Status()
-			writeJSON(w, http.StatusOK, Status{Version: Version, Ready: true, Reconcile: &rs})
+		srv, err := newHTTPServer(m.HTTP, httpEndpoints{
+			metrics: met,
+			status: func() Status {
+				rs := h.rec.Status()
+				return Status{Version: Version, Ready: true, Reconcile: &rs}
+			},
+			keyed: map[string]func([]byte) http.Handler{syncRoutesPattern: h.syncRoutesHandler},
 		})
-		if m.HTTP.APIKeyFile != "" {
-			key, err := readAPIKey(m.HTTP.APIKeyFile)
-			if err != nil {
-				return &ConfigError{Problems: []string{"http.api_key_file: " + err.Error()}}
-			}
-			mux.Handle(syncRoutesPattern, h.syncRoutesHandler(key))
-		}
-		srv, err := listenHTTP(m.HTTP.Listen, mux)
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ type Status struct {
 	Peers         []PeerStatus       `json:"peers"`
 	Services      []ServiceStatus    `json:"services"`
 	Reconcile     *routetable.Status `json:"reconcile,omitempty"`
+	Router        *RouterStatus      `json:"router,omitempty"`
 }
 
 // PeerStatus is one BGP peer with its BFD session.

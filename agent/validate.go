@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rsagent/rsagent/bfd"
+	"github.com/rsagent/rsagent/internal/apikey"
 )
 
 // Model is a validated configuration in the types the components need.
@@ -21,14 +21,18 @@ type Model struct {
 	// ReconcileOnly is set for a config without bgp and services: it runs
 	// with `rsagent reconcile` only.
 	ReconcileOnly bool
-	BGP           BGPModel
-	BFDPort       int
-	BFDStrict     bool
-	BFDAuth       *bfd.AuthConfig // nil = no authentication
-	Services      []ServiceModel
-	Reconcile     *ReconcileModel
-	HTTP          HTTPModel
-	Log           LogConfig
+	// RouterOnly is set for a config with a router section and no bgp or
+	// services: direct mode, `rsagent router`.
+	RouterOnly bool
+	BGP        BGPModel
+	BFDPort    int
+	BFDStrict  bool
+	BFDAuth    *bfd.AuthConfig // nil = no authentication
+	Services   []ServiceModel
+	Reconcile  *ReconcileModel
+	Router     *RouterModel
+	HTTP       HTTPModel
+	Log        LogConfig
 }
 
 // BGPModel is the validated `bgp` section.
@@ -205,6 +209,9 @@ func (c *Config) ApplyDefaults() {
 			r.SyncRoutes.Rate.PerSecond = 1
 		}
 	}
+	if c.Router != nil {
+		c.Router.applyDefaults(c.BFD.Defaults)
+	}
 	if c.HTTP.Listen == nil {
 		s := defaultHTTPListen
 		c.HTTP.Listen = &s
@@ -243,8 +250,11 @@ func (c *Config) Validate() (*Model, error) {
 
 	// A config with only a reconcile section is a standalone reconciler
 	// (`rsagent reconcile` on a host without BGP); `rsagent run` refuses it.
-	if c.Reconcile != nil && c.BGP.ASN == 0 && c.BGP.LocalAddress == "" && len(c.BGP.Peers) == 0 && len(c.Services) == 0 {
-		m.ReconcileOnly = true
+	// A config with only a router section is direct mode (`rsagent router`).
+	speakerless := c.BGP.ASN == 0 && c.BGP.LocalAddress == "" && len(c.BGP.Peers) == 0 && len(c.Services) == 0
+	if speakerless && (c.Reconcile != nil || c.Router != nil) {
+		m.ReconcileOnly = c.Reconcile != nil
+		m.RouterOnly = c.Router != nil
 	} else {
 		m.BGP = c.validateBGP(&p)
 	}
@@ -258,6 +268,9 @@ func (c *Config) Validate() (*Model, error) {
 	m.Services = c.validateServices(&p, m.BGP.LocalAddressV6.IsValid())
 	if c.Reconcile != nil {
 		m.Reconcile = c.Reconcile.validate(&p)
+	}
+	if c.Router != nil {
+		m.Router = c.Router.validate(&p)
 	}
 	m.HTTP = c.validateHTTP(&p)
 	switch c.Log.Level {
@@ -484,11 +497,7 @@ func (r *ReconcileConfig) validate(p *problems) *ReconcileModel {
 	if !vpcIDRE.MatchString(r.VPCID) {
 		p.addf("reconcile.vpc_id", "%q is not a VPC id (vpc- and 8 or 17 hex digits)", r.VPCID)
 	}
-	if r.Endpoint != "" {
-		if u, err := url.Parse(r.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			p.addf("reconcile.endpoint", "%q is not an http(s) URL", r.Endpoint)
-		}
-	}
+	checkHTTPURL(p, "reconcile.endpoint", r.Endpoint)
 	if m.Interval < time.Second {
 		p.addf("reconcile.interval", "%s: at least 1s", m.Interval)
 	}
@@ -531,11 +540,7 @@ func (r *ReconcileConfig) validate(p *problems) *ReconcileModel {
 	if m.PropagationTTL < time.Second {
 		p.addf("reconcile.propagation_ttl", "%s: at least 1s", m.PropagationTTL)
 	}
-	if r.Notify.Webhook != "" {
-		if u, err := url.Parse(r.Notify.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			p.addf("reconcile.notify.webhook", "%q is not an http(s) URL", r.Notify.Webhook)
-		}
-	}
+	checkHTTPURL(p, "reconcile.notify.webhook", r.Notify.Webhook)
 	if a := r.Notify.SNSTopicARN; a != "" && !strings.HasPrefix(a, "arn:") {
 		p.addf("reconcile.notify.sns_topic_arn", "%q is not an ARN", a)
 	}
@@ -552,25 +557,21 @@ func (c *Config) validateHTTP(p *problems) HTTPModel {
 		m.Listen = *c.HTTP.Listen
 	}
 	if f := c.HTTP.APIKeyFile; f != "" {
-		if _, err := readAPIKey(f); err != nil {
+		if _, err := apikey.Read(f); err != nil {
 			p.addf("http.api_key_file", "%v", err)
 		}
 	}
 	return m
 }
 
-// readAPIKey reads the key; surrounding whitespace (a trailing newline from
-// `echo key > file`) is not part of it.
-func readAPIKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
+// checkHTTPURL reports a set raw that is not an http(s) URL with a host.
+func checkHTTPURL(p *problems, path, raw string) {
+	if raw == "" {
+		return
 	}
-	k := strings.TrimSpace(string(b))
-	if len(k) < 16 {
-		return nil, fmt.Errorf("%s: the key must be at least 16 characters", path)
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.addf(path, "%q is not an http(s) URL", raw)
 	}
-	return []byte(k), nil
 }
 
 func parseAddr(p *problems, path, raw string, family int) netip.Addr {

@@ -3,8 +3,6 @@ package routetable
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"golang.org/x/time/rate"
+
+	"github.com/rsagent/rsagent/internal/apikey"
 )
 
 // SyncRoutesConfig configures the AWS Sync Routes-compatible handler.
@@ -98,7 +98,7 @@ type SyncTableResult struct {
 type syncRoutes struct {
 	api     API
 	cfg     SyncRoutesConfig
-	keyHash [32]byte
+	key     apikey.Key
 	limit   *rate.Limiter
 	applier *Applier
 	log     *slog.Logger
@@ -125,7 +125,7 @@ func NewSyncRoutesHandler(api API, cfg SyncRoutesConfig) http.Handler {
 	if cfg.NotifyTimeout <= 0 {
 		cfg.NotifyTimeout = 5 * time.Second
 	}
-	s := &syncRoutes{api: api, cfg: cfg, keyHash: sha256.Sum256(cfg.APIKey), limit: rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst),
+	s := &syncRoutes{api: api, cfg: cfg, key: apikey.New(cfg.APIKey), limit: rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst),
 		log: cfg.Logger, obs: cfg.Observer}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -233,14 +233,8 @@ func (s *syncRoutes) write(w http.ResponseWriter, status int, v any) {
 // serve runs every check in order and stops at the first that fails:
 // the seed forgot two returns, so each check here ends in one.
 func (s *syncRoutes) serve(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("X-API-Key")
-	if key == "" {
-		s.fail(w, http.StatusUnauthorized, "missing X-API-Key")
-		return
-	}
-	got := sha256.Sum256([]byte(key))
-	if len(s.cfg.APIKey) == 0 || subtle.ConstantTimeCompare(got[:], s.keyHash[:]) != 1 {
-		s.fail(w, http.StatusForbidden, "wrong API key")
+	if err := s.key.Verify(r.Header.Get(apikey.Header)); err != nil {
+		s.fail(w, apikey.Status(err), err.Error())
 		return
 	}
 	if !s.limit.Allow() {

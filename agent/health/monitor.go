@@ -2,7 +2,6 @@ package health
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -86,8 +85,7 @@ type Monitor struct {
 	// kick asks Run for a round now; one pending request is enough.
 	kick    chan struct{}
 	running atomic.Bool
-	// inflight marks checks whose goroutine has not returned yet.
-	inflight []atomic.Bool
+	checks  *Round
 
 	mu      sync.Mutex
 	drained bool
@@ -101,13 +99,12 @@ func NewMonitor(spec Spec, opts ...Option) *Monitor {
 		spec: spec,
 		log:  slog.Default(),
 		kick: make(chan struct{}, 1),
-
-		inflight: make([]atomic.Bool, len(spec.Checks)),
 	}
 	for _, o := range opts {
 		o(m)
 	}
 	m.log = m.log.With("service", spec.Name)
+	m.checks = NewRound(spec.Checks, spec.Timeout)
 	m.status = Status{Service: spec.Name, State: StateInit, Checks: make([]CheckStatus, len(spec.Checks))}
 	for i, c := range spec.Checks {
 		if c != nil {
@@ -249,7 +246,7 @@ func (m *Monitor) evaluate(ctx context.Context, drained bool) (result Result, re
 		return ResultDisabled, "drained", false, nil
 	}
 
-	checks = m.runChecks(ctx)
+	checks = m.checks.Run(ctx)
 	var failed []string
 	if statErr != nil {
 		// Unknown is not present: a permission problem must not disable
@@ -265,71 +262,4 @@ func (m *Monitor) evaluate(ctx context.Context, drained bool) (result Result, re
 		return ResultFail, strings.Join(failed, "; "), false, checks
 	}
 	return ResultPass, fmt.Sprintf("%d of %d checks passed", len(checks), len(checks)), false, checks
-}
-
-// lateGrace is how long a round waits past the timeout for a check that
-// ignores its context before judging it failed without its answer.
-const lateGrace = 500 * time.Millisecond
-
-type checkResult struct {
-	i  int
-	cs CheckStatus
-}
-
-// runChecks runs every check in parallel, each under the spec's timeout,
-// and waits for all of them, but no longer than timeout+lateGrace: a
-// checker that ignores its deadline must not freeze the state with the
-// route still advertised. Such a check counts as failed, and is not started
-// again until its previous run has returned.
-func (m *Monitor) runChecks(ctx context.Context) []CheckStatus {
-	out := make([]CheckStatus, len(m.spec.Checks))
-	results := make(chan checkResult, len(m.spec.Checks))
-	started := 0
-	for i, c := range m.spec.Checks {
-		if !m.inflight[i].CompareAndSwap(false, true) {
-			out[i] = CheckStatus{Check: c.String(), At: time.Now(), Error: "previous run has not returned"}
-			continue
-		}
-		started++
-		go func() {
-			cctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
-			defer cancel()
-			start := time.Now()
-			err := c.Check(cctx)
-			if err == nil && cctx.Err() != nil {
-				// A checker that passed after its deadline is still late.
-				err = cctx.Err()
-			}
-			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				err = fmt.Errorf("timed out after %v: %w", m.spec.Timeout, err)
-			}
-			cs := CheckStatus{Check: c.String(), OK: err == nil, At: start, Duration: time.Since(start)}
-			if err != nil {
-				cs.Error = err.Error()
-			}
-			// Cleared before the send, so the next round, which may start
-			// as soon as this one has its results, finds it free.
-			m.inflight[i].Store(false)
-			results <- checkResult{i, cs}
-		}()
-	}
-	late := time.NewTimer(m.spec.Timeout + lateGrace)
-	defer late.Stop()
-	got := make([]bool, len(out))
-	for ; started > 0; started-- {
-		select {
-		case r := <-results:
-			out[r.i], got[r.i] = r.cs, true
-		case <-ctx.Done():
-			return out // not judged; see round
-		case <-late.C:
-			for i, c := range m.spec.Checks {
-				if !got[i] && out[i].Check == "" {
-					out[i] = CheckStatus{Check: c.String(), At: time.Now(), Error: fmt.Sprintf("did not return within %v", m.spec.Timeout+lateGrace)}
-				}
-			}
-			return out
-		}
-	}
-	return out
 }

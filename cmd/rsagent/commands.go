@@ -47,8 +47,8 @@ func newConfigCmd() *cobra.Command {
 					return err
 				}
 				if out == "table" {
-					fmt.Fprintf(w, "# %s: OK (%d peers, %d services, reconcile %s)\n", configPath(cmd),
-						len(m.BGP.Peers), len(m.Services), onOff(m.Reconcile != nil))
+					fmt.Fprintf(w, "# %s: OK (%d peers, %d services, reconcile %s, router %s)\n", configPath(cmd),
+						len(m.BGP.Peers), len(m.Services), onOff(m.Reconcile != nil), onOff(m.Router != nil))
 				}
 				_, err = w.Write(y)
 				return err
@@ -107,7 +107,7 @@ func addEndpointFlags(c *cobra.Command, withKey bool) {
 func newStatusCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status",
-		Short: "Show peers, BFD, services and the reconciler of a running agent",
+		Short: "Show peers, BFD, services and the reconciler of a running agent (or the hosts and routes of a router)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, err := outputFlag(cmd, "table", "json")
@@ -147,6 +147,9 @@ func newStatusCmd() *cobra.Command {
 }
 
 func printStatus(w io.Writer, st agent.Status) error {
+	if st.Router != nil {
+		return printRouterStatus(w, st)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "rsagent %s, up %s, ready %v\n\n", st.Version, (time.Duration(st.UptimeSeconds) * time.Second).String(), st.Ready)
 	fmt.Fprintln(tw, "PEER\tASN\tBGP\tUPTIME\tADV\tRCV\tBFD\tTX\tDETECT\tDIAG (LOCAL/REMOTE)")
@@ -264,6 +267,9 @@ func newReconcileCmd() *cobra.Command {
 			}
 			if m.Reconcile == nil {
 				return usageErr(errNoReconcile)
+			}
+			if m.Router != nil {
+				return usageErr(errors.New("router: `rsagent reconcile` does not run direct mode; give the router a config file of its own (`rsagent router`)"))
 			}
 			once, _ := cmd.Flags().GetBool("once")
 			dry, _ := cmd.Flags().GetBool("dry-run")

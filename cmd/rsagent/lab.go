@@ -22,7 +22,8 @@ func newLabCmd() *cobra.Command {
 		Short: "Run an emulated VPC + Route Server with an HA pair of agents and print failover timings (no root, no AWS)",
 		Long: "lab builds an emulated VPC (EC2 API on 127.0.0.1) and an emulated Route Server (BGP + BFD endpoints on\n" +
 			"127.0.0.230-231), runs two real agents (active 127.0.0.10, standby 127.0.0.11) and times each failure\n" +
-			"scenario from the fault until the main and custom route tables point at the other appliance.\n" +
+			"scenario from the fault until the main and custom route tables point at the other appliance; then direct\n" +
+			"mode: rsagent router and two hosts (127.0.0.20-21) in a VPC without Route Server, one host dies.\n" +
 			"Loopback and high ports only; it never contacts AWS and ends by itself (about 20 s). See docs/lab.md.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

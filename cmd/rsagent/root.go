@@ -18,7 +18,7 @@ import (
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "rsagent",
-		Short:         "Health-gated BGP + BFD speaker for Amazon VPC Route Server, and a route-table reconciler",
+		Short:         "Health-gated BGP + BFD speaker for Amazon VPC Route Server, a route-table reconciler, and direct mode (vpc-router's job)",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       agent.Version,
@@ -31,7 +31,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.PersistentFlags().StringP("config", "c", agent.DefaultConfigPath, "config file")
 	root.AddCommand(newRunCmd(), newConfigCmd(), newStatusCmd(), newDrainCmd(true), newDrainCmd(false),
-		newReconcileCmd(), newLabCmd(), newLambdaCmd(), newVersionCmd())
+		newReconcileCmd(), newRouterCmd(), newLambdaCmd(), newLabCmd(), newVersionCmd())
 	return root
 }
 
@@ -80,19 +80,7 @@ func newRunCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-hup:
-						reload(a, configPath(cmd), log)
-					}
-				}
-			}()
+			defer onSIGHUP(ctx, func() { reloadWith(a.Reload, a.ReloadFailed, configPath(cmd), log) })()
 			if err := a.Run(ctx); err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -101,18 +89,22 @@ func newRunCmd() *cobra.Command {
 	}
 }
 
-// reload applies the config file again; any problem keeps the running config.
-func reload(a *agent.Agent, path string, log *slog.Logger) {
-	_, m, err := agent.LoadFile(path)
-	if err == nil {
-		err = a.Reload(m)
-	}
-	if err != nil {
-		a.ReloadFailed()
-		log.Error("reload rejected; the running config stays", "path", path, "error", err)
-		return
-	}
-	log.Info("config reloaded", "path", path)
+// onSIGHUP calls reload on every SIGHUP until ctx ends; the returned
+// function stops listening.
+func onSIGHUP(ctx context.Context, reload func()) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload()
+			}
+		}
+	}()
+	return func() { signal.Stop(hup) }
 }
 
 func newVersionCmd() *cobra.Command {

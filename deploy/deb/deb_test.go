@@ -54,7 +54,8 @@ func TestDebianPackage(t *testing.T) {
 	t.Run("the package holds the binary, unit, sysusers file, examples and docs", func(t *testing.T) {
 		list := run(t, root, "dpkg-deb", "-c", deb)
 		for _, want := range []string{
-			"./usr/bin/rsagent", "./lib/systemd/system/rsagent.service", "./usr/lib/sysusers.d/rsagent.conf",
+			"./usr/bin/rsagent", "./lib/systemd/system/rsagent.service", "./lib/systemd/system/rsagent-router.service",
+			"./usr/lib/sysusers.d/rsagent.conf", "./usr/share/doc/rsagent/examples/route-spec.json", "./usr/share/doc/rsagent/direct-mode.md",
 			"./usr/share/doc/rsagent/copyright", "./usr/share/doc/rsagent/changelog.gz",
 			"./usr/share/doc/rsagent/README.md", "./usr/share/doc/rsagent/serverless.md", "./usr/share/doc/rsagent/config.md",
 			"./usr/share/doc/rsagent/examples/firewall-primary.yaml", "./usr/share/doc/rsagent/examples/firewall-standby.yaml",
@@ -92,34 +93,36 @@ func TestDebianPackage(t *testing.T) {
 		t.Logf("lintian:\n%s", report)
 	})
 
-	t.Run("systemd-analyze verify accepts the packaged unit", func(t *testing.T) {
-		// verify checks that ExecStart's binary exists on this host, so the
-		// copy points at the binary in the scratch root; nothing else changes.
-		unit, err := os.ReadFile(filepath.Join(scratch, "lib/systemd/system/rsagent.service"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(unit), "ExecStart=/usr/bin/rsagent run") {
-			t.Fatalf("the unit does not start /usr/bin/rsagent:\n%s", unit)
-		}
-		path := filepath.Join(t.TempDir(), "rsagent.service")
-		local := strings.ReplaceAll(string(unit), "ExecStart=/usr/bin/rsagent", "ExecStart="+filepath.Join(scratch, "usr/bin/rsagent"))
-		if err := os.WriteFile(path, []byte(local), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		// verify exits 0 on unknown keys and only warns: any output fails.
-		if out := run(t, root, "systemd-analyze", "verify", path); strings.TrimSpace(out) != "" {
-			t.Errorf("systemd-analyze verify:\n%s", out)
-		}
-		// The same check sees a misspelt directive, so its silence means something.
-		bad := filepath.Join(t.TempDir(), "rsagent.service")
-		if err := os.WriteFile(bad, []byte(strings.Replace(local, "RestrictRealtime=", "RestrictRealtim=", 1)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, _ := exec.Command("systemd-analyze", "verify", bad).CombinedOutput(); !strings.Contains(string(out), "RestrictRealtim") {
-			t.Errorf("systemd-analyze verify did not notice a misspelt key: %q", out)
-		}
-	})
+	for _, u := range []struct{ unit, cmd string }{{"rsagent.service", "run"}, {"rsagent-router.service", "router"}} {
+		t.Run("systemd-analyze verify accepts the packaged "+u.unit, func(t *testing.T) {
+			// verify checks that ExecStart's binary exists on this host, so the
+			// copy points at the binary in the scratch root; nothing else changes.
+			unit, err := os.ReadFile(filepath.Join(scratch, "lib/systemd/system", u.unit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(unit), "ExecStart=/usr/bin/rsagent "+u.cmd) {
+				t.Fatalf("the unit does not start /usr/bin/rsagent %s:\n%s", u.cmd, unit)
+			}
+			path := filepath.Join(t.TempDir(), u.unit)
+			local := strings.ReplaceAll(string(unit), "ExecStart=/usr/bin/rsagent", "ExecStart="+filepath.Join(scratch, "usr/bin/rsagent"))
+			if err := os.WriteFile(path, []byte(local), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// verify exits 0 on unknown keys and only warns: any output fails.
+			if out := run(t, root, "systemd-analyze", "verify", path); strings.TrimSpace(out) != "" {
+				t.Errorf("systemd-analyze verify:\n%s", out)
+			}
+			// The same check sees a misspelt directive, so its silence means something.
+			bad := filepath.Join(t.TempDir(), u.unit)
+			if err := os.WriteFile(bad, []byte(strings.Replace(local, "RestrictRealtime=", "RestrictRealtim=", 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, _ := exec.Command("systemd-analyze", "verify", bad).CombinedOutput(); !strings.Contains(string(out), "RestrictRealtim") {
+				t.Errorf("systemd-analyze verify did not notice a misspelt key: %q", out)
+			}
+		})
+	}
 
 	t.Run("the sysusers.d file creates the user the unit runs as", func(t *testing.T) {
 		sys := t.TempDir()

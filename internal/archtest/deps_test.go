@@ -54,6 +54,11 @@ var rules = map[string]map[string]string{
 	"routetable": with(leafRules(), map[string]string{
 		module + "/bfd": whySibling, module + "/bgp": whySibling,
 	}),
+	"routetable/direct": with(leafRules(), map[string]string{
+		// It builds on routetable (its Applier and route model), nothing else.
+		module + "/bfd": whySibling, module + "/bgp": whySibling,
+		module + "/agent/health": "direct mode's decisions are pure; its host checks run in agent",
+	}),
 	"agent/health": with(leafRules(), map[string]string{
 		module + "/bfd": "health checks are plain probes; a BFD check adapts bfd.Manager in agent",
 		module + "/bgp": whySibling, module + "/routetable": whySibling,

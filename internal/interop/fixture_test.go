@@ -52,6 +52,13 @@ type agentProc struct {
 
 func startAgent(t testing.TB, ns *netns.NS, cfg string) *agentProc {
 	t.Helper()
+	return startCommand(t, ns, cfg, "run")
+}
+
+// startCommand runs `rsagent COMMAND -c CONFIG` (run, router) in ns and
+// waits for its HTTP endpoint.
+func startCommand(t testing.TB, ns *netns.NS, cfg, command string) *agentProc {
+	t.Helper()
 	a := &agentProc{t: t, ns: ns, bin: netns.RsagentBinary(t), dir: t.TempDir(), http: ns.HTTPClient()}
 	a.cfgPath = filepath.Join(a.dir, "rsagent.yaml")
 	if err := os.WriteFile(filepath.Join(a.dir, "api-key"), []byte(apiKey+"\n"), 0o600); err != nil {
@@ -61,7 +68,7 @@ func startAgent(t testing.TB, ns *netns.NS, cfg string) *agentProc {
 	if out, err := exec.Command(a.bin, "config", "check", "-c", a.cfgPath).CombinedOutput(); err != nil {
 		t.Fatalf("config check: %v\n%s", err, out)
 	}
-	a.proc = ns.Start(t, a.bin, "run", "-c", a.cfgPath)
+	a.proc = ns.Start(t, a.bin, command, "-c", a.cfgPath)
 	netns.WaitFor(t, 10*time.Second, "rsagent's HTTP endpoint", func() error {
 		if a.proc.Exited() {
 			t.Fatalf("rsagent exited: %v\n%s", a.proc.Wait(0), a.proc.Log())

@@ -15,6 +15,7 @@ func BenchmarkLabFailover(b *testing.B) {
 		"active unreachable (BFD)":                  "bfd",
 		"active reachable again (failback)":         "bfd_failback",
 		"graceful shutdown of the active (SIGTERM)": "graceful",
+		"direct mode: a host dies":                  "direct",
 	}
 	sums := map[string][2]time.Duration{}
 	var last Report

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rsagent/rsagent/agent"
+	"github.com/rsagent/rsagent/internal/loophost"
 	"github.com/rsagent/rsagent/internal/vpcsim"
 )
 
@@ -48,6 +48,10 @@ type Options struct {
 	ReconcileInterval time.Duration
 	// ScenarioTimeout bounds each scenario's wait for the tables [20s].
 	ScenarioTimeout time.Duration
+	// DirectInterval and DirectFall are the direct-mode router's host
+	// checks [200ms, 2].
+	DirectInterval time.Duration
+	DirectFall     int
 }
 
 func (o Options) withDefaults() Options {
@@ -71,6 +75,10 @@ func (o Options) withDefaults() Options {
 	set(&o.BFDInterval, 100*time.Millisecond)
 	set(&o.ReconcileInterval, time.Second)
 	set(&o.ScenarioTimeout, 20*time.Second)
+	set(&o.DirectInterval, 200*time.Millisecond)
+	if o.DirectFall == 0 {
+		o.DirectFall = 2
+	}
 	if o.Rise == 0 {
 		o.Rise = 2
 	}
@@ -94,64 +102,24 @@ type runningAgent struct {
 	err    error // valid after done is closed
 }
 
-// healthPort is the TCP listener an agent's health check dials; closing it
-// is the lab's "the service died".
-type healthPort struct {
-	addr string
-	mu   sync.Mutex
-	l    net.Listener
-	wg   sync.WaitGroup
-}
-
-func openHealthPort(addr netip.Addr) (*healthPort, error) {
-	h := &healthPort{addr: netip.AddrPortFrom(addr, 0).String()}
-	if err := h.open(); err != nil {
-		return nil, err
-	}
-	h.addr = h.l.Addr().String()
-	return h, nil
-}
-
-// open listens (again) on the port and accepts and drops connections.
-func (h *healthPort) open() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.l != nil {
-		return nil
-	}
-	l, err := net.Listen("tcp", h.addr)
+// openHealthPort opens the TCP listener an agent's health check dials;
+// closing it is the lab's "the service died". Its port lies outside the
+// kernel's ephemeral range: the lab closes and reopens it, and an ephemeral
+// port handed to an outgoing connection in between once broke the lab
+// (`bind: address already in use`, about one run in 25).
+func openHealthPort(addr netip.Addr) (*loophost.Listener, error) {
+	port, err := loophost.StablePort("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("open health listener %s: %w", h.addr, err)
+		return nil, fmt.Errorf("health listener on %s: %w", addr, err)
 	}
-	h.l = l
-	h.wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	return nil
-}
-
-func (h *healthPort) close() {
-	h.mu.Lock()
-	l := h.l
-	h.l = nil
-	h.mu.Unlock()
-	if l != nil {
-		l.Close()
-		h.wg.Wait()
-	}
+	return loophost.Open(netip.AddrPortFrom(addr, port))
 }
 
 // env is one lab run: the emulators, the agents and their health ports.
 type env struct {
-	opts     Options
-	log      *slog.Logger
-	vpc      *vpcsim.VPC
+	opts Options
+	log  *slog.Logger
+	vpcWatch
 	ec2      *vpcsim.Server
 	rs       *vpcsim.RouteServer
 	rsCancel context.CancelFunc
@@ -166,8 +134,7 @@ type env struct {
 	bfd         bool
 	active      *runningAgent
 	standby     *runningAgent
-	health      map[netip.Addr]*healthPort
-	failed      chan error // background components that stopped early
+	health      map[netip.Addr]*loophost.Listener
 }
 
 // Run builds the lab, runs every scenario in order and tears it all down.
@@ -187,9 +154,22 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		rep.Took = time.Since(start)
 		return rep, err
 	}
-	defer e.teardown()
 	rep.BFD = e.bfd
 	rep.Results, err = e.runScenarios(ctx)
+	e.teardown()
+	if err == nil {
+		// Direct mode needs no Route Server: its own VPC, router and hosts.
+		d := directScenario(opts)
+		opts.Progress(fmt.Sprintf("[%d/%d] %s: %s", len(scenarios)+1, len(scenarios)+1, d.Scenario, d.Fault))
+		var r Result
+		r, err = runDirect(ctx, opts)
+		rep.Results = append(rep.Results, r)
+		if err == nil {
+			opts.Progress(fmt.Sprintf("      main table after %s, all custom tables after %s", round(r.Main), round(r.Custom)))
+		} else {
+			err = fmt.Errorf("scenario %q: %w", r.Scenario, err)
+		}
+	}
 	rep.Took = time.Since(start)
 	return rep, err
 }
@@ -228,7 +208,7 @@ func labEnvironment() func() {
 // two agents, admits the agents' sessions, and waits until traffic would flow
 // to the active appliance in every table.
 func setup(ctx context.Context, opts Options, withBFD bool) (_ *env, err error) {
-	e := &env{opts: opts, log: opts.Logger, bfd: withBFD, health: map[netip.Addr]*healthPort{}, failed: make(chan error, 4)}
+	e := &env{opts: opts, log: opts.Logger, bfd: withBFD, health: map[netip.Addr]*loophost.Listener{}, vpcWatch: vpcWatch{failed: make(chan error, 4)}}
 	defer func() {
 		if err != nil {
 			e.teardown()
@@ -249,16 +229,23 @@ func setup(ctx context.Context, opts Options, withBFD bool) (_ *env, err error) 
 	if _, err := e.ec2.Start(); err != nil {
 		return nil, err
 	}
-	if e.bgpPort, err = freeTCPPort(endpoints); err != nil {
+	// GoBGP and BFD need their ports in the config: a probed port is
+	// given up before they bind it, so it too comes from outside the
+	// ephemeral range.
+	if e.bgpPort, err = loophost.StablePort("tcp", endpoints...); err != nil {
 		return nil, err
 	}
-	if e.bfdPort, err = freeUDPPort(append([]netip.Addr{activeAddr, standbyAddr}, endpoints...)); err != nil {
+	bfdPort, err := loophost.StablePort("udp", append([]netip.Addr{activeAddr, standbyAddr}, endpoints...)...)
+	if err != nil {
 		return nil, err
 	}
+	e.bfdPort = int(bfdPort)
 	if !withBFD {
-		if e.soloBFDPort, err = freeUDPPort([]netip.Addr{netip.IPv4Unspecified()}); err != nil {
+		solo, err := loophost.StablePort("udp", netip.IPv4Unspecified())
+		if err != nil {
 			return nil, err
 		}
+		e.soloBFDPort = int(solo)
 	}
 	peers := []vpcsim.RouteServerPeerConfig{
 		{Address: activeAddr, ASN: 65010, BFD: withBFD},
@@ -307,7 +294,7 @@ func setup(ctx context.Context, opts Options, withBFD bool) (_ *env, err error) 
 		if err != nil {
 			return nil, err
 		}
-		hp.close()
+		hp.Close()
 		e.health[ra.addr] = hp
 		if err := e.startAgent(ctx, ra); err != nil {
 			return nil, err
@@ -337,7 +324,7 @@ func setup(ctx context.Context, opts Options, withBFD bool) (_ *env, err error) 
 		opts.Progress(fmt.Sprintf("%s agent %s: BGP%s up to both endpoints", ra.name, ra.addr, map[bool]string{true: " and BFD"}[withBFD]))
 	}
 	for _, hp := range e.health {
-		if err := hp.open(); err != nil {
+		if err := hp.Reopen(); err != nil {
 			return nil, err
 		}
 	}
@@ -360,7 +347,7 @@ func (e *env) startAgent(ctx context.Context, ra *runningAgent) error {
 	spec := agentSpec{
 		Name: ra.name, Local: ra.addr, Endpoints: endpoints, BGPPort: e.bgpPort, BFD: e.bfd, BFDPort: bfdPort,
 		BFDInterval: e.opts.BFDInterval, BFDMultiplier: e.opts.BFDMultiplier, Prepend: prepend,
-		HealthAddr: e.health[ra.addr].addr, Opts: e.opts, VPCID: labVPCID, EC2Endpoint: e.ec2.URL(),
+		HealthAddr: e.health[ra.addr].Addr().String(), Opts: e.opts, VPCID: labVPCID, EC2Endpoint: e.ec2.URL(),
 	}
 	y, err := spec.yaml()
 	if err != nil {
@@ -386,8 +373,15 @@ func (e *env) startAgent(ctx context.Context, ra *runningAgent) error {
 	return nil
 }
 
+// vpcWatch follows an emulated VPC's tables and the lab's background
+// components, so that every wait also notices a component that failed.
+type vpcWatch struct {
+	vpc    *vpcsim.VPC
+	failed chan error // background components that stopped early
+}
+
 // fail reports a component that stopped early; the first few are kept.
-func (e *env) fail(err error) {
+func (e *vpcWatch) fail(err error) {
 	select {
 	case e.failed <- err:
 	default:
@@ -420,7 +414,7 @@ func (e *env) teardown() {
 		}
 	}
 	for _, hp := range e.health {
-		hp.close()
+		hp.Close()
 	}
 	if e.ec2 != nil {
 		e.ec2.Close()
@@ -444,12 +438,15 @@ func (e *env) peersUp(addr netip.Addr) bool {
 }
 
 // pointsAt reports whether the table routes the prefix to the ENI.
-func (e *env) pointsAt(table, eni string) bool {
-	t, ok := e.vpc.Table(table)
+func (e *env) pointsAt(table, eni string) bool { return routesTo(e.vpc, table, e.opts.Prefix, eni) }
+
+// routesTo reports whether the table routes dst to the ENI, actively.
+func routesTo(vpc *vpcsim.VPC, table string, dst netip.Prefix, eni string) bool {
+	t, ok := vpc.Table(table)
 	if !ok {
 		return false
 	}
-	r, ok := t.Route(e.opts.Prefix)
+	r, ok := t.Route(dst)
 	return ok && r.NetworkInterface == eni && r.State == vpcsim.StateActive
 }
 
@@ -484,7 +481,7 @@ func (e *env) waitSteady(ctx context.Context, ra *runningAgent, timeout time.Dur
 
 // waitFor re-checks cond on every change of the VPC until it holds, the
 // timeout passes, or a component fails.
-func (e *env) waitFor(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
+func (e *vpcWatch) waitFor(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		gen := e.vpc.Generation()
@@ -501,7 +498,7 @@ var errTimeout = errors.New("timed out")
 
 // waitChange blocks until the VPC moves past gen, the deadline, a component
 // failure or ctx's end.
-func (e *env) waitChange(ctx context.Context, gen uint64, deadline time.Time) error {
+func (e *vpcWatch) waitChange(ctx context.Context, gen uint64, deadline time.Time) error {
 	select {
 	case err := <-e.failed:
 		return err
@@ -518,55 +515,4 @@ func (e *env) waitChange(ctx context.Context, gen uint64, deadline time.Time) er
 		return ctx.Err()
 	}
 	return nil
-}
-
-// freeTCPPort finds a port free on every address. GoBGP needs the port in
-// its config, so the probe closes it again; the reuse race is acceptable on
-// loopback.
-func freeTCPPort(addrs []netip.Addr) (uint16, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", netip.AddrPortFrom(addrs[0], 0).String())
-		if err != nil {
-			return 0, fmt.Errorf("find a free TCP port on %s: %w", addrs[0], err)
-		}
-		port := uint16(l.Addr().(*net.TCPAddr).Port)
-		ok := true
-		for _, a := range addrs[1:] {
-			l2, err := net.Listen("tcp", netip.AddrPortFrom(a, port).String())
-			if err != nil {
-				ok = false
-				break
-			}
-			l2.Close()
-		}
-		l.Close()
-		if ok {
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("find a TCP port free on all of %v", addrs)
-}
-
-func freeUDPPort(addrs []netip.Addr) (int, error) {
-	for range 20 {
-		c, err := net.ListenPacket("udp4", netip.AddrPortFrom(addrs[0], 0).String())
-		if err != nil {
-			return 0, fmt.Errorf("find a free UDP port on %s: %w", addrs[0], err)
-		}
-		port := uint16(c.LocalAddr().(*net.UDPAddr).Port)
-		ok := true
-		for _, a := range addrs[1:] {
-			c2, err := net.ListenPacket("udp4", netip.AddrPortFrom(a, port).String())
-			if err != nil {
-				ok = false
-				break
-			}
-			c2.Close()
-		}
-		c.Close()
-		if ok {
-			return int(port), nil
-		}
-	}
-	return 0, fmt.Errorf("find a UDP port free on all of %v", addrs)
 }

@@ -35,8 +35,8 @@ func TestLab(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}
-	if len(rep.Results) != len(scenarios) {
-		t.Fatalf("%d results, want one per scenario (%d)", len(rep.Results), len(scenarios))
+	if len(rep.Results) != len(scenarios)+1 {
+		t.Fatalf("%d results, want one per scenario (%d) and direct mode's", len(rep.Results), len(scenarios))
 	}
 	for _, r := range rep.Results {
 		t.Run(r.Scenario+" switches the tables to the "+r.SwitchedTo, func(t *testing.T) {

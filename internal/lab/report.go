@@ -39,11 +39,14 @@ type Settings struct {
 	BFDInterval                        time.Duration
 	BFDMultiplier                      uint8
 	ReconcileInterval                  time.Duration
+	DirectInterval                     time.Duration
+	DirectFall                         int
 }
 
 func settingsOf(o Options) Settings {
 	return Settings{HealthInterval: o.HealthInterval, HealthFastInterval: o.HealthFastInterval, Rise: o.Rise, Fall: o.Fall,
-		BFDInterval: o.BFDInterval, BFDMultiplier: o.BFDMultiplier, ReconcileInterval: o.ReconcileInterval}
+		BFDInterval: o.BFDInterval, BFDMultiplier: o.BFDMultiplier, ReconcileInterval: o.ReconcileInterval,
+		DirectInterval: o.DirectInterval, DirectFall: o.DirectFall}
 }
 
 // Report is the outcome of one lab run.
@@ -60,8 +63,10 @@ type Report struct {
 func (r Report) WriteTable(w io.Writer) error {
 	s := r.Settings
 	fmt.Fprintf(w, "rsagent lab: active 127.0.0.10 (prepend 0) / standby 127.0.0.11 (prepend 2), 2 Route Server endpoints, main + 2 custom tables\n")
-	fmt.Fprintf(w, "timers: health %s/%s rise %d fall %d; BFD %s x %d (on: %v); reconcile every %s\n\n",
+	fmt.Fprintf(w, "timers: health %s/%s rise %d fall %d; BFD %s x %d (on: %v); reconcile every %s\n",
 		s.HealthInterval, s.HealthFastInterval, s.Rise, s.Fall, s.BFDInterval, s.BFDMultiplier, r.BFD, s.ReconcileInterval)
+	fmt.Fprintf(w, "direct mode: rsagent router, hosts 127.0.0.20 / 127.0.0.21 in a VPC without Route Server (main + 2 custom tables), tcp checks every %s, fall %d\n\n",
+		s.DirectInterval, s.DirectFall)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tTO\tMAIN TABLE AFTER\tALL CUSTOM TABLES AFTER\tEXPECTED")
 	for _, x := range r.Results {
@@ -115,6 +120,8 @@ type jsonSettings struct {
 	BFDInterval        string `json:"bfd_interval"`
 	BFDMultiplier      uint8  `json:"bfd_multiplier"`
 	ReconcileInterval  string `json:"reconcile_interval"`
+	DirectInterval     string `json:"direct_check_interval"`
+	DirectFall         int    `json:"direct_fall"`
 }
 
 type jsonReport struct {
@@ -131,7 +138,7 @@ func (r Report) WriteJSON(w io.Writer) error {
 	out := jsonReport{Results: []jsonResult{}, BFD: r.BFD, Notes: r.Notes, TookSeconds: r.Took.Seconds(),
 		Settings: jsonSettings{HealthInterval: s.HealthInterval.String(), HealthFastInterval: s.HealthFastInterval.String(),
 			Rise: s.Rise, Fall: s.Fall, BFDInterval: s.BFDInterval.String(), BFDMultiplier: s.BFDMultiplier,
-			ReconcileInterval: s.ReconcileInterval.String()}}
+			ReconcileInterval: s.ReconcileInterval.String(), DirectInterval: s.DirectInterval.String(), DirectFall: s.DirectFall}}
 	for _, x := range r.Results {
 		out.Results = append(out.Results, jsonResult{Scenario: x.Scenario, Fault: x.Fault, SwitchedTo: x.SwitchedTo,
 			MainSeconds: x.Main.Seconds(), CustomSeconds: x.Custom.Seconds(), Expected: x.Expected,

@@ -37,7 +37,7 @@ var scenarios = []scenario{
 		name:  "health check fails on the active",
 		fault: "the active's health listener is closed; it withdraws after fall checks",
 		from:  activeOf, to: standbyOf,
-		inject: func(e *env) error { e.health[e.active.addr].close(); return nil },
+		inject: func(e *env) error { e.health[e.active.addr].Close(); return nil },
 		expect: func(o Options) (time.Duration, time.Duration, string) {
 			d := o.HealthInterval + time.Duration(o.Fall-1)*o.HealthFastInterval
 			return d + routeServerPoll + 200*time.Millisecond, reconcileBudget(o),
@@ -49,7 +49,7 @@ var scenarios = []scenario{
 		name:  "active recovers (failback)",
 		fault: "the health listener reopens; the active announces its shorter path again",
 		from:  standbyOf, to: activeOf,
-		inject: func(e *env) error { return e.health[e.active.addr].open() },
+		inject: func(e *env) error { return e.health[e.active.addr].Reopen() },
 		expect: func(o Options) (time.Duration, time.Duration, string) {
 			// A down service is probed at the fast interval.
 			d := time.Duration(o.Rise) * o.HealthFastInterval
@@ -109,7 +109,7 @@ func (e *env) runScenarios(ctx context.Context) ([]Result, error) {
 			out = append(out, res)
 			continue
 		}
-		e.opts.Progress(fmt.Sprintf("[%d/%d] %s: %s", i+1, len(scenarios), s.name, s.fault))
+		e.opts.Progress(fmt.Sprintf("[%d/%d] %s: %s", i+1, len(scenarios)+1, s.name, s.fault))
 		if err := e.waitSteady(ctx, s.from(e), 20*time.Second); err != nil {
 			res.Error = err.Error()
 			out = append(out, res)
@@ -121,7 +121,9 @@ func (e *env) runScenarios(ctx context.Context) ([]Result, error) {
 			out = append(out, res)
 			return out, fmt.Errorf("scenario %q: inject the fault: %w", s.name, err)
 		}
-		main, custom, err := e.measure(ctx, t0, s.to(e).eni)
+		eni := s.to(e).eni
+		main, custom, err := e.measure(ctx, t0, e.opts.ScenarioTimeout,
+			func() bool { return e.pointsAt(e.vpc.MainTableID(), eni) }, func() bool { return e.customAt(eni) })
 		res.Main, res.Custom = main, custom
 		if err != nil {
 			res.Error = err.Error()
@@ -134,18 +136,19 @@ func (e *env) runScenarios(ctx context.Context) ([]Result, error) {
 	return out, nil
 }
 
-// measure times, from t0, the main table and then every custom table
-// pointing at eni. The tables are read on every change of the VPC, so the
-// figures carry no polling delay of their own.
-func (e *env) measure(ctx context.Context, t0 time.Time, eni string) (main, custom time.Duration, err error) {
-	deadline := t0.Add(e.opts.ScenarioTimeout)
+// measure times, from t0, mainAt and then customAt becoming true (the
+// main table, and every custom table, pointing where they must). The
+// tables are read on every change of the VPC, so the figures carry no
+// polling delay of their own.
+func (e *vpcWatch) measure(ctx context.Context, t0 time.Time, timeout time.Duration, mainAt, customAt func() bool) (main, custom time.Duration, err error) {
+	deadline := t0.Add(timeout)
 	for {
 		gen := e.vpc.Generation()
 		now := time.Now()
-		if main == 0 && e.pointsAt(e.vpc.MainTableID(), eni) {
+		if main == 0 && mainAt() {
 			main = now.Sub(t0)
 		}
-		if custom == 0 && e.customAt(eni) {
+		if custom == 0 && customAt() {
 			custom = now.Sub(t0)
 		}
 		if main > 0 && custom > 0 {
@@ -154,7 +157,7 @@ func (e *env) measure(ctx context.Context, t0 time.Time, eni string) (main, cust
 		if err := e.waitChange(ctx, gen, deadline); err != nil {
 			if errors.Is(err, errTimeout) {
 				err = fmt.Errorf("tables did not switch within %s (main switched: %v, custom switched: %v)",
-					e.opts.ScenarioTimeout, main > 0, custom > 0)
+					timeout, main > 0, custom > 0)
 			}
 			return main, custom, err
 		}

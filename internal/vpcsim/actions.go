@@ -447,6 +447,11 @@ func eniAttrs(vpcID string, e eniInfo, name string) ([]string, bool) {
 		return []string{vpcID}, true
 	case "private-ip-address", "addresses.private-ip-address":
 		return []string{e.ip.String()}, true
+	case "ipv6-addresses.ipv6-address":
+		if e.ip.Is6() {
+			return []string{e.ip.String()}, true
+		}
+		return []string{}, true
 	case "status":
 		return []string{"in-use"}, true
 	case "owner-id":
@@ -476,6 +481,7 @@ func describeNetworkInterfaces(r *request) (response, *APIError) {
 		resp.NetworkInterfaces = append(resp.NetworkInterfaces, xmlNetworkInterface{
 			NetworkInterfaceID: x.id, VpcID: vpcID, OwnerID: ownerID, InterfaceType: "interface",
 			Status: "in-use", PrivateIPAddress: ip, PrivateIPs: []xmlPrivateIP{{PrivateIPAddress: ip, Primary: true}},
+			SourceDestCheck: x.srcDstCheck,
 		})
 	}
 	return resp, nil

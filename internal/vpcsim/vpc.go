@@ -102,6 +102,7 @@ type VPC struct {
 	tables       map[string]*table
 	mainID       string
 	enis         map[string]netip.Addr
+	srcDstCheck  map[string]bool // ENIs with source/destination check on (SetSourceDestCheck)
 	routeServers map[string]routeServer
 	propagations map[string]map[string]bool // route server id → route table ids
 	endpoints    map[string]RouteServerEndpoint
@@ -120,6 +121,7 @@ func NewVPC(id string, cidr netip.Prefix) *VPC {
 		changed:      make(chan struct{}),
 		tables:       map[string]*table{},
 		enis:         map[string]netip.Addr{},
+		srcDstCheck:  map[string]bool{},
 		routeServers: map[string]routeServer{},
 		propagations: map[string]map[string]bool{},
 		endpoints:    map[string]RouteServerEndpoint{},
@@ -206,6 +208,7 @@ func (v *VPC) RemoveNetworkInterface(id string) error {
 		return fmt.Errorf("remove network interface: %w", errENINotFound(id))
 	}
 	delete(v.enis, id)
+	delete(v.srcDstCheck, id)
 	v.bumpLocked()
 	return nil
 }
@@ -392,8 +395,9 @@ func comparePrefix(a, b netip.Prefix) int {
 }
 
 type eniInfo struct {
-	id string
-	ip netip.Addr
+	id          string
+	ip          netip.Addr
+	srcDstCheck bool
 }
 
 func (v *VPC) networkInterfaces() []eniInfo {
@@ -401,7 +405,7 @@ func (v *VPC) networkInterfaces() []eniInfo {
 	defer v.mu.Unlock()
 	out := make([]eniInfo, 0, len(v.enis))
 	for id, ip := range v.enis {
-		out = append(out, eniInfo{id: id, ip: ip})
+		out = append(out, eniInfo{id: id, ip: ip, srcDstCheck: v.srcDstCheck[id]})
 	}
 	slices.SortFunc(out, func(a, b eniInfo) int { return cmp.Compare(a.id, b.id) })
 	return out
