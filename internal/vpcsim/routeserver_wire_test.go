@@ -210,9 +210,13 @@ func TestRouteServerOverTheWire(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitVPC(t, v, 5*time.Second, "route withdrawn", routeIs(v.MainTableID(), nil))
-		if rib := rs.RIB(); len(rib) != 0 {
-			t.Errorf("RIB after withdrawal = %+v", rib)
-		}
+		// The routing database is mirrored after the tables are written.
+		waitVPC(t, v, 5*time.Second, "RIB empty", func() error {
+			if rib := rs.RIB(); len(rib) != 0 {
+				return fmt.Errorf("RIB after withdrawal = %+v", rib)
+			}
+			return nil
+		})
 	})
 }
 
