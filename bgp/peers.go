@@ -94,7 +94,15 @@ type peerRuntime struct {
 	// malformed accumulates GoBGP's Received.Discarded counter, which GoBGP
 	// clears when a peer goes administratively down or is re-created.
 	malformed, discardedSeen uint64
+	// conn is the session's TCP connection (our side, the peer's), from
+	// GoBGP's Established event; invalid while there is no session.
+	conn connTuple
 }
+
+// connTuple names one TCP connection.
+type connTuple struct{ local, remote netip.AddrPort }
+
+func (c connTuple) valid() bool { return c.local.IsValid() && c.remote.IsValid() }
 
 type resetKey struct{ cause, notification string }
 
