@@ -49,6 +49,14 @@ func (o *owner) onPeerEvent(pe peerEvent) {
 		}
 		rt.pending, rt.pendingKind = "", ""
 	}
+	rt.conn = connTuple{}
+	if to == StateEstablished {
+		tr := ev.Peer.Transport
+		rt.conn = connTuple{
+			local:  netip.AddrPortFrom(tr.LocalAddress.Unmap(), uint16(tr.LocalPort)),
+			remote: netip.AddrPortFrom(addr, uint16(tr.RemotePort)),
+		}
+	}
 	o.setState(addr, rt, to, pe.at, reason, cause, notification)
 }
 

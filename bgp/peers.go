@@ -94,7 +94,15 @@ type peerRuntime struct {
 	// malformed accumulates GoBGP's Received.Discarded counter, which GoBGP
 	// clears when a peer goes administratively down or is re-created.
 	malformed, discardedSeen uint64
+	// conn is the session's TCP connection (our side, the peer's), from
+	// GoBGP's Established event; invalid while there is no session.
+	conn connTuple
 }
+
+// connTuple names one TCP connection.
+type connTuple struct{ local, remote netip.AddrPort }
+
+func (c connTuple) valid() bool { return c.local.IsValid() && c.remote.IsValid() }
 
 type resetKey struct{ cause, notification string }
 
@@ -244,12 +252,16 @@ func (o *owner) recreate(addr netip.Addr, why string) error {
 	return nil
 }
 
-// Reconnect asks for the session to addr to be attempted now rather than
-// after GoBGP's idle hold (5 s after a drop it did not start) and connect
-// retry timer. The agent calls it when BFD comes Up while BGP is down. A
-// session that is Established or opening, a peer held down, and a peer whose
-// first connection attempt is still due (Active for under 2 s) are left
-// alone; so a call is always safe. It returns ErrNotRunning before Run.
+// Reconnect gets a session that is down and idle dialling again: GoBGP holds
+// a peer Idle after a drop (5 s after one it did not start), and Reconnect
+// re-creates the neighbor so its connect loop starts now. The agent calls it
+// when BFD comes Up while BGP is down. A peer that is already dialling
+// (Active or Connect) is left alone: GoBGP's connect loop waits a fixed
+// 1.5–2 s before every attempt, and an attempt in flight retransmits its SYN
+// after 1 s, so a loop that has been running through the outage reaches the
+// peer sooner than a new one would. A session that is Established or
+// opening and a peer held down are left alone too; so a call is always
+// safe. It returns ErrNotRunning before Run.
 func (s *Speaker) Reconnect(addr netip.Addr, reason string) error {
 	addr = addr.Unmap()
 	return s.query(func(o *owner) error {
@@ -262,11 +274,8 @@ func (s *Speaker) Reconnect(addr netip.Addr, reason string) error {
 		}
 		live := o.livePeer(addr)
 		st := sessionStateName(live.GetState().GetSessionState())
-		switch {
-		case st == StateEstablished || st == StateOpenSent || st == StateOpenConfirm:
-			return nil
-		case st == StateActive && time.Since(rt.since) < activeGrace:
-			return nil
+		if st != StateIdle {
+			return nil // dialling, opening or up
 		}
 		if err := o.recreate(addr, "reconnect: "+reason); err != nil {
 			return fmt.Errorf("reconnect %s: %w", addr, err)
@@ -275,10 +284,6 @@ func (s *Speaker) Reconnect(addr netip.Addr, reason string) error {
 		return nil
 	})
 }
-
-// activeGrace is how long after entering Active GoBGP's first connection
-// attempt may still be due (its connect loop waits 1.5–2 s).
-const activeGrace = 2 * time.Second
 
 // livePeer is GoBGP's current view of one peer (nil when unknown).
 func (o *owner) livePeer(addr netip.Addr) *api.Peer {

@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -12,15 +13,23 @@ import (
 	api "github.com/osrg/gobgp/v4/api"
 )
 
-// tracker answers "have these UPDATEs left?" for drain and for shutdown: one
-// mechanism, polled by the owner every pollInterval while anyone waits.
+// tracker answers "have these UPDATEs reached the peers?" for drain and for
+// shutdown: one mechanism, polled by the owner every pollInterval while
+// anyone waits.
 //
-// GoBGP counts a message as sent after the socket write, so a peer's
-// sent-UPDATE counter tells when a change has left. GoBGP v4 packs queued
-// changes into as few UPDATEs as fit, so a withdrawal of k prefixes of one
-// address family is between 1 and k UPDATEs: a wait is satisfied when the
-// counter grew by the minimum the caller expects, or when it moved and then
-// stood still for settleQuiet.
+// Two steps per peer. Written: GoBGP counts a message as sent after the
+// socket write, so a peer's sent-UPDATE counter tells when a change has left
+// GoBGP. GoBGP v4 packs queued changes into as few UPDATEs as fit, so a
+// withdrawal of k prefixes of one address family is between 1 and k UPDATEs:
+// this step is done when the counter grew by the minimum the caller expects,
+// or when it moved and then stood still for settleQuiet. Delivered: a socket
+// write only means the kernel buffered the bytes; the change has reached the
+// peer once the connection's send queue is empty, i.e. the peer's TCP stack
+// acknowledged everything written (unackedBytes).
+//
+// A peer whose session ends before delivery is confirmed fails the wait: a
+// peer with persistent routes (Route Server's PersistRoutes) keeps our route
+// across a lost session, so "the session dropped" is not "withdrawn".
 type tracker struct {
 	quiet []*quietWait
 	waits []*updateWait
@@ -40,8 +49,14 @@ type updateWait struct {
 	base map[netip.Addr]uint64 // peer → sent UPDATEs at the mark
 	want map[netip.Addr]uint64 // peer → at least this many more
 	last map[netip.Addr]progress
+	done map[netip.Addr]bool   // delivered
+	lost map[netip.Addr]string // will never be confirmed, and why
 	then func(err error)
 }
+
+// ErrNotDelivered: a withdrawal (or other change) could not be confirmed as
+// received by every peer that had our routes.
+var ErrNotDelivered = errors.New("not confirmed delivered")
 
 type progress struct {
 	sent  uint64
@@ -67,7 +82,8 @@ func (t *tracker) addWait(ctx context.Context, base, want map[netip.Addr]uint64,
 		then(nil)
 		return
 	}
-	t.waits = append(t.waits, &updateWait{ctx: ctx, base: base, want: want, last: map[netip.Addr]progress{}, then: then})
+	t.waits = append(t.waits, &updateWait{ctx: ctx, base: base, want: want, last: map[netip.Addr]progress{},
+		done: map[netip.Addr]bool{}, lost: map[netip.Addr]string{}, then: then})
 }
 
 // poll reads GoBGP's counters once and completes every wait that is done.
@@ -96,12 +112,18 @@ func (t *tracker) poll(o *owner) {
 	waits := t.waits[:0]
 	var finished []func()
 	for _, w := range t.waits {
-		pending := w.pending(peers, now)
+		pending := w.pending(o, peers, now)
 		switch {
-		case len(pending) == 0:
+		case len(pending) == 0 && len(w.lost) == 0:
 			finished = append(finished, func() { w.then(nil) })
+		case len(pending) == 0:
+			err := fmt.Errorf("%s: %w", joinReasons(w.lost), ErrNotDelivered)
+			finished = append(finished, func() { w.then(err) })
 		case w.ctx.Err() != nil:
-			err := fmt.Errorf("updates not confirmed sent to %s: %w", joinAddrs(pending), w.ctx.Err())
+			for a, why := range pending {
+				w.lost[a] = why
+			}
+			err := fmt.Errorf("%s: %w: %w", joinReasons(w.lost), ErrNotDelivered, w.ctx.Err())
 			finished = append(finished, func() { w.then(err) })
 		default:
 			waits = append(waits, w)
@@ -125,43 +147,78 @@ func (t *tracker) abort() {
 		x.then()
 	}
 	for _, x := range w {
-		x.then(nil)
+		x.then(errSpeakerStopped)
 	}
 }
 
-// pending returns the peers whose UPDATEs have not all left. A peer that is
-// gone or no longer Established is not waited for.
-func (w *updateWait) pending(peers map[netip.Addr]*api.Peer, now time.Time) []netip.Addr {
-	var out []netip.Addr
+var errSpeakerStopped = fmt.Errorf("the bgp speaker stopped before delivery was confirmed: %w", ErrNotDelivered)
+
+// pending returns the peers whose UPDATEs have not yet reached them, with
+// what is missing. Peers whose session ended first move to w.lost.
+func (w *updateWait) pending(o *owner, peers map[netip.Addr]*api.Peer, now time.Time) map[netip.Addr]string {
+	out := map[netip.Addr]string{}
 	for a, before := range w.base {
+		if w.done[a] || w.lost[a] != "" {
+			continue
+		}
 		p := peers[a]
 		if p == nil || p.GetState().GetSessionState() != api.PeerState_SESSION_STATE_ESTABLISHED {
+			w.lost[a] = "the session ended before the peer acknowledged the update"
 			continue
 		}
 		sent := p.GetState().GetMessages().GetSent().GetUpdate()
-		if sent >= before+w.want[a] {
-			continue
+		if sent < before+w.want[a] {
+			pr, ok := w.last[a]
+			if !ok || pr.sent != sent {
+				pr = progress{sent: sent, since: now}
+				w.last[a] = pr
+			}
+			if sent == before || now.Sub(pr.since) < settleQuiet {
+				out[a] = "the update was not written to the session"
+				continue
+			}
 		}
-		pr, ok := w.last[a]
-		if !ok || pr.sent != sent {
-			pr = progress{sent: sent, since: now}
-			w.last[a] = pr
+		why, err := o.unacked(a)
+		switch {
+		case errors.Is(err, errSocketGone):
+			w.lost[a] = "the session's connection closed before the peer acknowledged the update"
+		case err != nil:
+			out[a] = "delivery unknown: " + err.Error()
+		case why != "":
+			out[a] = why
+		default:
+			w.done[a] = true
 		}
-		if sent > before && now.Sub(pr.since) >= settleQuiet {
-			continue
-		}
-		out = append(out, a)
 	}
-	slices.SortFunc(out, netip.Addr.Compare)
 	return out
 }
 
-func joinAddrs(as []netip.Addr) string {
-	s := make([]string, len(as))
-	for i, a := range as {
-		s[i] = a.String()
+// unacked reports what keeps the peer's connection from having delivered
+// everything written to it ("" when nothing does).
+func (o *owner) unacked(a netip.Addr) (string, error) {
+	rt := o.rt[a]
+	if rt == nil || !rt.conn.valid() {
+		return "", errSocketGone
 	}
-	return strings.Join(s, ",")
+	n, err := unackedBytes(rt.conn.local, rt.conn.remote)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return "", nil // no sock_diag: the socket write is all we can know
+	case err != nil:
+		return "", err
+	case n > 0:
+		return fmt.Sprintf("%d bytes written but not acknowledged by the peer's TCP stack", n), nil
+	}
+	return "", nil
+}
+
+func joinReasons(m map[netip.Addr]string) string {
+	addrs := slices.SortedFunc(maps.Keys(m), netip.Addr.Compare)
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = fmt.Sprintf("peer %s: %s", a, m[a])
+	}
+	return strings.Join(s, "; ")
 }
 
 // UpdatesMark snapshots, for every Established peer that we announce
@@ -211,9 +268,12 @@ func (o *owner) markAdvertised(families map[netip.Addr]uint64) map[netip.Addr]ui
 	return out
 }
 
-// WaitUpdatesSent waits until every peer in mark that is still Established
-// has been sent n more UPDATEs, or its counter moved and then stood still for
-// settleQuiet (GoBGP packs several changes into one UPDATE), or ctx ends.
+// WaitUpdatesSent waits until every peer in mark has received the change:
+// it has been sent n more UPDATEs, or its counter moved and then stood still
+// for settleQuiet (GoBGP packs several changes into one UPDATE), and the
+// peer's TCP stack has acknowledged everything written to the session. It
+// returns an error wrapping ErrNotDelivered, naming each peer and what is
+// missing, when a session ends first or ctx ends first.
 func (s *Speaker) WaitUpdatesSent(ctx context.Context, mark map[netip.Addr]uint64, n uint64) error {
 	if len(mark) == 0 {
 		return nil
@@ -234,7 +294,7 @@ func (s *Speaker) WaitUpdatesSent(ctx context.Context, mark map[netip.Addr]uint6
 	case err := <-res:
 		return err
 	case <-s.done:
-		return nil // GoBGP stopped: the sessions are closed
+		return errSpeakerStopped
 	}
 }
 
