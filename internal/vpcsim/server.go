@@ -89,7 +89,22 @@ type Server struct {
 	log     []LoggedRequest
 	httpSrv *http.Server
 	url     string
-	served  chan struct{} // closed when the goroutine Start started has returned
+	served  chan struct{}         // closed when the goroutine Start started has returned
+	fresh   map[net.Conn]struct{} // connections that have not sent a request yet
+}
+
+// trackConn keeps the set of connections that have not sent a request.
+func (s *Server) trackConn(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st == http.StateNew {
+		if s.fresh == nil {
+			s.fresh = map[net.Conn]struct{}{}
+		}
+		s.fresh[c] = struct{}{}
+		return
+	}
+	delete(s.fresh, c)
 }
 
 // NewServer returns a server for v. It starts nothing.
@@ -165,7 +180,7 @@ func (s *Server) setListener(l net.Listener) error {
 	if s.httpSrv != nil {
 		return fmt.Errorf("serve the emulated EC2 API on %s: already serving on %s", l.Addr(), s.url)
 	}
-	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ConnState: s.trackConn}
 	s.url = "http://" + addr.String()
 	return nil
 }
@@ -180,6 +195,15 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	// Shutdown treats a connection that never sent a request as busy for
+	// its first 5 s; a client transport dials spares when many calls start
+	// at once, so close those now (they carry no request to finish).
+	srv.SetKeepAlivesEnabled(false)
+	s.mu.Lock()
+	for c := range s.fresh {
+		c.Close()
+	}
+	s.mu.Unlock()
 	err := srv.Shutdown(ctx)
 	if err != nil {
 		err = srv.Close()
