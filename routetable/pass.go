@@ -58,10 +58,6 @@ func (r *Reconciler) RunOnce(ctx context.Context) (Result, error) {
 	r.obs.PassDone(res.Result, time.Since(start))
 	r.logLeftAlone(res.Changes)
 	r.recordStatus(res, err)
-	r.statusMu.Lock()
-	r.status.Writes += uint64(res.Writes)
-	r.status.Throttled += uint64(res.Throttled)
-	r.statusMu.Unlock()
 	return res, err
 }
 
@@ -113,6 +109,7 @@ func (r *Reconciler) rounds(ctx context.Context, res *Result, b *book) (err erro
 		}
 		dueOwners, next, recheck := r.deferred.decide(pending, time.Now(), r.cfg.DeferOthers)
 		if !r.cfg.DryRun {
+			r.logDeferrals(next, pending)
 			r.deferred = next
 		}
 		waiting := 0
@@ -149,8 +146,9 @@ func (r *Reconciler) rounds(ctx context.Context, res *Result, b *book) (err erro
 				batch, more = batch[:n], true
 			}
 			outs := r.applier.Apply(ctx, batch)
-			b.sent(len(due), outs)
+			r.countWrites(outs)
 			r.report(ctx, b.record(outs, false))
+			b.sent(len(due), outs)
 			res.Drift = b.leftOver(drift, false)
 			if err := ctx.Err(); err != nil {
 				return err
@@ -210,6 +208,40 @@ func (r *Reconciler) deferReason(owner string, st deferral) string {
 	}
 	return fmt.Sprintf("route points at %s, another appliance's network interface; left to it while it makes progress, copied after %s without (waiting since %s)",
 		owner, r.cfg.DeferOthers, st.Since.Format(time.RFC3339Nano))
+}
+
+// countWrites adds a round's writes to the counters in Status at once, not
+// at the end of the pass, so they can be read while a pass runs.
+func (r *Reconciler) countWrites(outs []Outcome) {
+	var w, th uint64
+	for _, o := range outs {
+		if o.Applied {
+			w++
+		}
+		if o.Code == "RequestLimitExceeded" {
+			th++
+		}
+	}
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	r.status.Writes += w
+	r.status.Throttled += th
+}
+
+// logDeferrals logs, one line per owner and state change, that its routes
+// are left to it, or taken over.
+func (r *Reconciler) logDeferrals(next deferrals, pending map[string]int) {
+	for owner, st := range next {
+		prev, known := r.deferred[owner]
+		switch {
+		case st.TakenOver && (!known || !prev.TakenOver) && r.cfg.DeferOthers > 0:
+			r.log.Warn("the appliance owning these routes made no progress; copying them", "vpc_id", r.cfg.VPCID,
+				"owner_network_interface_id", owner, "pending", pending[owner], "defer_others", r.cfg.DeferOthers)
+		case !known && !st.TakenOver:
+			r.log.Info("routes left to the appliance that owns them", "vpc_id", r.cfg.VPCID,
+				"owner_network_interface_id", owner, "pending", pending[owner], "defer_others", r.cfg.DeferOthers)
+		}
+	}
 }
 
 // waitUnlocked waits, without the pass lock, until at or a trigger.
@@ -311,7 +343,7 @@ func logChanges(log *slog.Logger, obs Observer, source, vpcID string, dryRun boo
 		case o.Action == ActionSkip:
 			log.Log(context.Background(), level, "route left alone", append(attrs, "reason", o.Reason)...)
 		case o.Deferred:
-			log.Log(context.Background(), level, "route left to its owner", append(attrs, "reason", o.Reason)...)
+			log.Debug("route left to its owner", append(attrs, "reason", o.Reason)...)
 		case o.Error != "":
 			log.Warn("route change failed", append(attrs, "code", o.Code, "error", o.Error)...)
 		default:

@@ -36,7 +36,7 @@ type book struct {
 	throttled    int // answered RequestLimitExceeded
 
 	// What the last round sent, to tell another writer's progress from
-	// ours: how many changes were due and how many of them we applied.
+	// ours: how many changes were due and how many of them we settled.
 	lastDue, lastApplied int
 }
 
@@ -47,11 +47,13 @@ func yieldWait() time.Duration {
 	return time.Duration((0.5 + rand.Float64()) * float64(time.Second))
 }
 
-// sent notes what a round sent: due changes were due, outs came back.
+// sent notes what a round sent: due changes were due, outs came back (and
+// were recorded). A change that failed for good is not due again, so it
+// counts with the applied ones as done by us.
 func (b *book) sent(due int, outs []Outcome) {
 	b.lastDue, b.lastApplied = due, 0
 	for _, o := range outs {
-		if o.Applied {
+		if o.Applied || b.final[keyOf(o.Change)] {
 			b.lastApplied++
 		}
 	}
