@@ -3,5 +3,6 @@
 // protocol to the real aws-sdk-go-v2 client, and fault injection (EC2 token
 // buckets, latency, 5xx, a failing table). The token buckets belong to an
 // Account, as EC2's do: servers of one account, and a test standing in for
-// another writer (Account.SpendMutating), draw on the same tokens. It only ever listens on loopback.
+// another writer (Account.SpendMutating), draw on the same tokens. It only
+// ever listens on loopback.
 package vpcsim
