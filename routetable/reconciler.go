@@ -46,9 +46,9 @@ type Config struct {
 	NetworkInterfaceIDs []string
 	// LocalAddresses, when NetworkInterfaceIDs is empty, are this
 	// appliance's addresses: the ENIs holding them are looked up with
-	// DescribeNetworkInterfaces (retried every pass until one is found;
-	// meanwhile every route counts as another appliance's). With neither,
-	// every route counts as this reconciler's own.
+	// DescribeNetworkInterfaces (retried at most once a minute until one is
+	// found; meanwhile every route counts as another appliance's). With
+	// neither, every route counts as this reconciler's own.
 	LocalAddresses []netip.Addr
 	// DeferOthers is how long a change owned by another appliance waits for
 	// that appliance to make progress; 0 means at once, DeferNever never.
@@ -254,7 +254,8 @@ func (r *Reconciler) resolveOwners(ctx context.Context) Owners {
 	ids, err := lookupENIs(ctx, r.api, r.cfg.VPCID, r.cfg.LocalAddresses, r.opts...)
 	switch {
 	case err != nil:
-		r.log.Warn("cannot find this appliance's network interfaces; every route counts as another appliance's until they are found",
+		r.lookupAt = time.Now().Add(time.Minute)
+		r.log.Warn("cannot find this appliance's network interfaces; every route counts as another appliance's until they are found (retried in a minute)",
 			"vpc_id", r.cfg.VPCID, "local_addresses", r.cfg.LocalAddresses, "error", err)
 		return r.owners
 	case len(ids) == 0:
