@@ -182,7 +182,8 @@ func (l *Limiter) Acquire(ctx context.Context) (done func(error), err error) {
 		}
 		wait := time.Duration(-1) // no timer: a slot frees up by a notification
 		if l.inflight < int(l.window) {
-			if tokens := l.bucket.TokensAt(now); tokens >= 1 {
+			tokens := l.bucket.TokensAt(now)
+			if tokens >= 1 {
 				l.bucket.AllowN(now, 1)
 				l.inflight++
 				l.lastStart = now
@@ -190,9 +191,8 @@ func (l *Limiter) Acquire(ctx context.Context) (done func(error), err error) {
 				l.mu.Unlock()
 				var once sync.Once
 				return func(err error) { once.Do(func() { l.release(epoch, err) }) }, nil
-			} else {
-				wait = time.Duration((1 - tokens) / l.rate * float64(time.Second))
 			}
+			wait = time.Duration((1 - tokens) / l.rate * float64(time.Second))
 		}
 		changed := l.changed
 		l.mu.Unlock()
