@@ -1,6 +1,8 @@
 package routetable
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,4 +169,35 @@ func pollUntil(d time.Duration, cond func() bool) bool {
 		time.Sleep(5 * time.Millisecond) // polling with a deadline
 	}
 	return true
+}
+
+// Throttling never ends the daemon: passes that give up on a storm fail,
+// the loop goes on, and converges once the account's bucket refills.
+func TestRunOutlivesAThrottleStorm(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{customTables: 2, routes: 4, copiesOn: true})
+	f.srv.SetBuckets(vpcsim.Bucket{Size: 1, RefillPerSecond: 0.001}, vpcsim.Bucket{})
+	r, _ := newTestReconciler(t, f, func(c *Config) { c.Interval = time.Second; c.StallTimeout = 300 * time.Millisecond })
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	if !pollUntil(15*time.Second, func() bool { return r.Status().ConsecutiveFailures >= 2 }) {
+		t.Fatalf("no two failed passes under the storm: %+v", r.Status())
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned during the storm: %v", err)
+	default:
+	}
+	if st := r.Status(); !strings.Contains(st.LastError, "RequestLimitExceeded") {
+		t.Errorf("last error %q does not name the throttling", st.LastError)
+	}
+	f.srv.SetBuckets(vpcsim.Bucket{}, vpcsim.Bucket{})
+	if !pollUntil(60*time.Second, func() bool { return f.converged(f.enis[0]) == nil }) {
+		t.Errorf("not converged after the storm: %v", f.converged(f.enis[0]))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run returned %v after cancel", err)
+	}
 }
