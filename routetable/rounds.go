@@ -22,9 +22,9 @@ const roundSpan = 2 * time.Second
 // the operator sees rather than a loop.
 const maxAttempts = 3
 
-// staleCodes are EC2's answers to a change planned from a read another
-// writer has since made out of date: re-read and plan again.
-var staleCodes = []string{"RouteAlreadyExists", "InvalidRoute.NotFound"}
+// stale reports whether code is EC2's answer to a change planned from a
+// read another writer has since made out of date: re-read and plan again.
+func stale(code string) bool { return code == "RouteAlreadyExists" || code == "InvalidRoute.NotFound" }
 
 // book keeps the outcome of every change of one pass across its rounds.
 type book struct {
@@ -110,7 +110,7 @@ func (b *book) record(outs []Outcome, dryRun bool) (final []Outcome) {
 				b.writes++
 			}
 			final = append(final, o)
-		case slices.Contains(staleCodes, o.Code) && b.attempts[k] < maxAttempts:
+		case stale(o.Code) && b.attempts[k] < maxAttempts:
 		default:
 			b.final[k] = true
 			final = append(final, o)
@@ -125,7 +125,7 @@ func (b *book) record(outs []Outcome, dryRun bool) (final []Outcome) {
 // wantsRound reports whether some outcome of outs wants another round.
 func wantsRound(outs []Outcome) bool {
 	return slices.ContainsFunc(outs, func(o Outcome) bool {
-		return o.Throttled || slices.Contains(staleCodes, o.Code)
+		return o.Throttled || stale(o.Code)
 	})
 }
 
