@@ -116,7 +116,7 @@ func New(m *Model, opts Options) (*Agent, error) {
 		a.metrics.bgpUp.WithLabelValues(p.Address.String()).Set(0)
 	}
 	if m.Reconcile != nil {
-		rec, err := newReconcilerHandle(m.Reconcile, a.log, a.metrics)
+		rec, err := newReconcilerHandle(m, a.log, a.metrics)
 		if err != nil {
 			return nil, err
 		}

@@ -119,20 +119,26 @@ type HTTPCheckConfig struct {
 // ReconcileConfig is the `reconcile` section; its presence turns the
 // reconciler on inside `rsagent run`.
 type ReconcileConfig struct {
-	Region            string        `yaml:"region" json:"region"`
-	VPCID             string        `yaml:"vpc_id" json:"vpc_id"`
-	Endpoint          string        `yaml:"endpoint" json:"endpoint"`
-	Interval          Duration      `yaml:"interval" json:"interval"`
-	SourceRouteTable  string        `yaml:"source_route_table" json:"source_route_table"`
-	TargetRouteTables TableList     `yaml:"target_route_tables" json:"target_route_tables"`
-	Origins           []string      `yaml:"origins" json:"origins"`
-	Prefixes          []string      `yaml:"prefixes" json:"prefixes"`
-	Prune             bool          `yaml:"prune" json:"prune"`
-	DryRun            bool          `yaml:"dry_run" json:"dry_run"`
-	MutatingRate      RateConfig    `yaml:"mutating_rate" json:"mutating_rate"`
-	PropagationTTL    Duration      `yaml:"propagation_ttl" json:"propagation_ttl"`
-	Notify            NotifyConfig  `yaml:"notify" json:"notify"`
-	SyncRoutes        SyncAPIConfig `yaml:"sync_routes_api" json:"sync_routes_api"`
+	Region            string     `yaml:"region" json:"region"`
+	VPCID             string     `yaml:"vpc_id" json:"vpc_id"`
+	Endpoint          string     `yaml:"endpoint" json:"endpoint"`
+	Interval          Duration   `yaml:"interval" json:"interval"`
+	SourceRouteTable  string     `yaml:"source_route_table" json:"source_route_table"`
+	TargetRouteTables TableList  `yaml:"target_route_tables" json:"target_route_tables"`
+	Origins           []string   `yaml:"origins" json:"origins"`
+	Prefixes          []string   `yaml:"prefixes" json:"prefixes"`
+	Prune             bool       `yaml:"prune" json:"prune"`
+	DryRun            bool       `yaml:"dry_run" json:"dry_run"`
+	MutatingRate      RateConfig `yaml:"mutating_rate" json:"mutating_rate"`
+	// NetworkInterfaceIDs are this appliance's ENIs; unset means the ENI
+	// holding bgp.local_address in `rsagent run`, none (every route counts
+	// as our own) in standalone `rsagent reconcile`.
+	NetworkInterfaceIDs *[]string     `yaml:"network_interface_ids,omitempty" json:"network_interface_ids,omitempty"`
+	DeferOthers         DeferDuration `yaml:"defer_others" json:"defer_others"`
+	IgnoreRoutes        []string      `yaml:"ignore_routes" json:"ignore_routes"`
+	PropagationTTL      Duration      `yaml:"propagation_ttl" json:"propagation_ttl"`
+	Notify              NotifyConfig  `yaml:"notify" json:"notify"`
+	SyncRoutes          SyncAPIConfig `yaml:"sync_routes_api" json:"sync_routes_api"`
 }
 
 // RateConfig is a token bucket.
@@ -192,6 +198,41 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // MarshalJSON writes the Go duration string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// DeferDuration is reconcile.defer_others: a Go duration, or `never`.
+type DeferDuration struct {
+	Never bool
+	D     time.Duration
+	// Set is false when the key was left out (the default applies).
+	Set bool
+}
+
+// UnmarshalYAML accepts a Go duration string ("2s", "0s") or `never`.
+func (d *DeferDuration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Value == "never" {
+		*d = DeferDuration{Never: true, Set: true}
+		return nil
+	}
+	var v Duration
+	if err := v.UnmarshalYAML(n); err != nil {
+		return fmt.Errorf("%w, or never", err)
+	}
+	*d = DeferDuration{D: v.D(), Set: true}
+	return nil
+}
+
+func (d DeferDuration) wire() string {
+	if d.Never {
+		return "never"
+	}
+	return d.D.String()
+}
+
+// MarshalYAML writes the duration or `never`.
+func (d DeferDuration) MarshalYAML() (any, error) { return d.wire(), nil }
+
+// MarshalJSON writes the duration or "never".
+func (d DeferDuration) MarshalJSON() ([]byte, error) { return json.Marshal(d.wire()) }
 
 // WhenUnhealthy says what a service advertises while unhealthy: nothing
 // (withdraw), or its prefixes with a worse MED and/or a longer AS path.

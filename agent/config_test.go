@@ -2,11 +2,14 @@ package agent
 
 import (
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rsagent/rsagent/routetable"
 )
 
 const validConfig = `
@@ -116,6 +119,14 @@ func TestLoadRejectsBadConfigsNamingTheField(t *testing.T) {
 		{"a bad VPC id", validConfig + "reconcile: {region: us-east-1, vpc_id: vpc-xyz}\n", "reconcile.vpc_id", "not a VPC id"},
 		{"a bad origin", validConfig + "reconcile: {region: us-east-1, vpc_id: vpc-0123456789abcdef0, origins: [Static]}\n",
 			"reconcile.origins[0]", "Advertisement"},
+		{"a bad network interface id", validConfig + "reconcile: {region: us-east-1, vpc_id: vpc-0123456789abcdef0, network_interface_ids: [eni-1]}\n",
+			"reconcile.network_interface_ids[0]", "not a network interface id"},
+		{"defer_others that is neither a duration nor never", validConfig + "reconcile: {region: us-east-1, vpc_id: vpc-0123456789abcdef0, defer_others: always}\n",
+			"reconcile.defer_others", "or never"},
+		{"defer_others of an hour", validConfig + "reconcile: {region: us-east-1, vpc_id: vpc-0123456789abcdef0, defer_others: 1h}\n",
+			"reconcile.defer_others", "at most 10m0s"},
+		{"an ignore_routes entry with host bits", validConfig + "reconcile: {region: us-east-1, vpc_id: vpc-0123456789abcdef0, ignore_routes: [198.51.100.1/24]}\n",
+			"reconcile.ignore_routes[0]", "without host bits"},
 		{"an empty file", "", "", "empty"},
 		{"not YAML", "bgp: [\n", "", "yaml"},
 	}
@@ -241,4 +252,49 @@ func TestLoadAcceptsYAMLMergeKeys(t *testing.T) {
 	if _, _, err := Load([]byte(bad)); err == nil || !strings.Contains(err.Error(), "intervall: unknown key") {
 		t.Errorf("an unknown key inside an anchor must be named: %v", err)
 	}
+}
+
+func TestReconcileOwnershipKeys(t *testing.T) {
+	const section = "reconcile:\n  region: us-east-1\n  vpc_id: vpc-0123456789abcdef0\n"
+	load := func(t *testing.T, extra string) (*Config, *ReconcileModel) {
+		t.Helper()
+		cfg, m, err := Load([]byte(validConfig + section + extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg, m.Reconcile
+	}
+	t.Run("by default other appliances get 2s and the command decides whose ENIs are ours", func(t *testing.T) {
+		_, m := load(t, "")
+		if m.DeferOthers != 2*time.Second || m.ENIsConfigured || len(m.IgnoreRoutes) != 0 {
+			t.Errorf("model %+v", m)
+		}
+	})
+	t.Run("never, 0s and an explicit list are kept apart from the defaults", func(t *testing.T) {
+		_, m := load(t, "  defer_others: never\n  network_interface_ids: [eni-0123456789abcdef0]\n  ignore_routes: [198.51.100.0/24]\n")
+		if m.DeferOthers != routetable.DeferNever || !m.ENIsConfigured || len(m.NetworkInterfaceIDs) != 1 ||
+			len(m.IgnoreRoutes) != 1 || m.IgnoreRoutes[0] != netip.MustParsePrefix("198.51.100.0/24") {
+			t.Errorf("model %+v", m)
+		}
+		_, m = load(t, "  defer_others: 0s\n  network_interface_ids: []\n")
+		if m.DeferOthers != 0 || !m.ENIsConfigured || len(m.NetworkInterfaceIDs) != 0 {
+			t.Errorf("model %+v", m)
+		}
+	})
+	t.Run("the effective config round-trips them", func(t *testing.T) {
+		for _, extra := range []string{"", "  defer_others: never\n  network_interface_ids: []\n", "  defer_others: 500ms\n"} {
+			cfg, m1 := load(t, extra)
+			out, err := cfg.YAML()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, m2, err := Load(out)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if m1.DeferOthers != m2.Reconcile.DeferOthers || m1.ENIsConfigured != m2.Reconcile.ENIsConfigured {
+				t.Errorf("%q: %+v became %+v\n%s", extra, m1, m2.Reconcile, out)
+			}
+		}
+	})
 }

@@ -96,3 +96,15 @@ func newMetrics(version string) *metrics {
 	m.routerSpecUpdates = cv("router_spec_updates_total", "Direct mode: route specs offered, by source (file, http, config) and result (applied, unchanged, refused).", "source", "result")
 	return m
 }
+
+// registerReconciler adds the gauges read from a running reconciler: the
+// client-side limiter's current (adapted) refill rate, and the changes left
+// to the appliances owning them.
+func (m *metrics) registerReconciler(rate func() float64, deferred func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "rsagent", Name: "ec2_mutating_rate_per_second",
+		Help: "Refill rate of the client-side bucket in front of EC2 route writes: reconcile.mutating_rate.per_second, or less while recovering from RequestLimitExceeded."},
+		rate))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "rsagent", Name: "reconcile_deferred_routes",
+		Help: "Route changes the latest read left to the appliance owning the route (reconcile.defer_others)."},
+		func() float64 { return float64(deferred()) }))
+}

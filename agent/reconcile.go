@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"golang.org/x/time/rate"
 
 	"github.com/rsagent/rsagent/routetable"
 )
@@ -20,29 +20,46 @@ type reconcilerHandle struct {
 	rec     *routetable.Reconciler
 	api     routetable.API
 	model   *ReconcileModel
-	limiter *rate.Limiter
+	limiter *routetable.Limiter
 	obs     routetable.Observer
 	notify  routetable.Notifier
 	log     *slog.Logger
 }
 
 // NewReconciler builds a reconciler from a validated model, for
-// `rsagent reconcile`. dryRun forces dry-run on top of the config.
+// `rsagent reconcile` (standalone: unless reconcile.network_interface_ids
+// says otherwise, every route counts as its own). dryRun forces dry-run on
+// top of the config.
 func NewReconciler(ctx context.Context, m *ReconcileModel, log *slog.Logger, dryRun bool) (*routetable.Reconciler, error) {
 	mm := *m
 	mm.DryRun = mm.DryRun || dryRun
-	h, err := buildReconciler(ctx, &mm, log, routetable.NopObserver{})
+	h, err := buildReconciler(ctx, &mm, nil, log, routetable.NopObserver{})
 	if err != nil {
 		return nil, err
 	}
 	return h.rec, nil
 }
 
-func newReconcilerHandle(m *ReconcileModel, log *slog.Logger, met *metrics) (*reconcilerHandle, error) {
-	return buildReconciler(context.Background(), m, log, reconcileObserver{met})
+// newReconcilerHandle builds the reconciler of `rsagent run`: unless
+// reconcile.network_interface_ids is set, its own ENIs are those holding
+// the speaker's local addresses.
+func newReconcilerHandle(m *Model, log *slog.Logger, met *metrics) (*reconcilerHandle, error) {
+	local := []netip.Addr{m.BGP.LocalAddress}
+	if m.BGP.LocalAddressV6.IsValid() {
+		local = append(local, m.BGP.LocalAddressV6)
+	}
+	h, err := buildReconciler(context.Background(), m.Reconcile, local, log, reconcileObserver{met})
+	if err != nil {
+		return nil, err
+	}
+	met.registerReconciler(h.limiter.Rate, h.rec.Deferred)
+	return h, nil
 }
 
-func buildReconciler(ctx context.Context, m *ReconcileModel, log *slog.Logger, obs routetable.Observer) (*reconcilerHandle, error) {
+// buildReconciler builds the reconciler and its limiter. local are the
+// appliance's addresses, whose ENIs count as its own when
+// network_interface_ids is not configured; nil means every route does.
+func buildReconciler(ctx context.Context, m *ReconcileModel, local []netip.Addr, log *slog.Logger, obs routetable.Observer) (*reconcilerHandle, error) {
 	log = log.With("component", "reconcile")
 	awsCfg, err := routetable.LoadAWSConfig(ctx, routetable.ClientOptions{Region: m.Region, Endpoint: m.Endpoint})
 	if err != nil {
@@ -61,12 +78,18 @@ func buildReconciler(ctx context.Context, m *ReconcileModel, log *slog.Logger, o
 		notifier = routetable.Multi(sinks...)
 	}
 	limiter := routetable.NewMutatingLimiter(m.MutatingBurst, m.MutatingPerSecond)
-	rec, err := routetable.NewReconciler(api, routetable.Config{
+	cfg := routetable.Config{
 		VPCID: m.VPCID, Interval: m.Interval, Source: m.Source, Targets: m.Targets,
-		Origins: m.Origins, Prefixes: m.Prefixes, Prune: m.Prune, DryRun: m.DryRun,
-		Limiter: limiter, PropagationTTL: m.PropagationTTL,
+		Origins: m.Origins, Prefixes: m.Prefixes, Ignore: m.IgnoreRoutes, Prune: m.Prune, DryRun: m.DryRun,
+		Limiter: limiter, PropagationTTL: m.PropagationTTL, DeferOthers: m.DeferOthers,
 		Logger: log, Observer: obs, Notifier: notifier,
-	})
+	}
+	if m.ENIsConfigured {
+		cfg.NetworkInterfaceIDs = m.NetworkInterfaceIDs
+	} else {
+		cfg.LocalAddresses = local
+	}
+	rec, err := routetable.NewReconciler(api, cfg)
 	if err != nil {
 		return nil, &ConfigError{Problems: []string{"reconcile: " + err.Error()}}
 	}
@@ -93,7 +116,7 @@ var followUpPasses = [...]time.Duration{300 * time.Millisecond, time.Second}
 func (h *reconcilerHandle) syncRoutesHandler(key []byte) http.Handler {
 	return routetable.NewSyncRoutesHandler(h.api, routetable.SyncRoutesConfig{
 		VPCID: h.model.VPCID, APIKey: key, Rate: h.model.APIRate, Burst: h.model.APIBurst,
-		Limiter: h.limiter, Logger: h.log, Observer: h.obs, Notifier: h.notify,
+		Limiter: h.limiter, Ignore: h.model.IgnoreRoutes, Logger: h.log, Observer: h.obs, Notifier: h.notify,
 		Serialize: h.rec.PassLock(),
 	})
 }

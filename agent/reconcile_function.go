@@ -25,7 +25,9 @@ func NewReconcileFunction(ctx context.Context, m *ReconcileModel, log *slog.Logg
 	if obs == nil {
 		obs = routetable.NopObserver{}
 	}
-	h, err := buildReconciler(ctx, m, log, obs)
+	// The function runs on no appliance: no own ENIs, so every route counts
+	// as its own unless reconcile.network_interface_ids says otherwise.
+	h, err := buildReconciler(ctx, m, nil, log, obs)
 	if err != nil {
 		return nil, err
 	}

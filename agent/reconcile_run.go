@@ -23,10 +23,11 @@ func RunReconciler(ctx context.Context, m *Model, log *slog.Logger, dryRun bool)
 	rm := *m.Reconcile
 	rm.DryRun = rm.DryRun || dryRun
 	met := newMetrics(Version)
-	h, err := buildReconciler(ctx, &rm, log, reconcileObserver{met})
+	h, err := buildReconciler(ctx, &rm, nil, log, reconcileObserver{met})
 	if err != nil {
 		return err
 	}
+	met.registerReconciler(h.limiter.Rate, h.rec.Deferred)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return h.run(gctx) })
 	if m.HTTP.Listen != "" {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -36,7 +37,9 @@ func TestAgentRunsTheReconcilerAndTheSyncRoutesAPI(t *testing.T) {
 
 	vpc := vpcsim.NewVPC("vpc-0123456789abcdef0", netip.MustParsePrefix("10.0.0.0/16"))
 	custom := vpc.AddRouteTable()
-	eniA := vpc.AddNetworkInterface(netip.MustParseAddr("10.0.1.10"))
+	// eniA holds the agent's bgp.local_address: its routes are the agent's
+	// own; eniB is another appliance's, whose reconciler is not running.
+	eniA := vpc.AddNetworkInterface(netip.MustParseAddr("127.0.0.1"))
 	eniB := vpc.AddNetworkInterface(netip.MustParseAddr("10.0.2.10"))
 	dst := netip.MustParsePrefix("203.0.113.10/32")
 	put := func(eni, ip string) {
@@ -45,7 +48,7 @@ func TestAgentRunsTheReconcilerAndTheSyncRoutesAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	put(eniA, "10.0.1.10")
+	put(eniA, "127.0.0.1")
 	srv := vpcsim.NewServer(vpc, vpcsim.Options{})
 	url, err := srv.Start()
 	if err != nil {
@@ -78,6 +81,7 @@ reconcile:
   vpc_id: vpc-0123456789abcdef0
   endpoint: %s
   interval: 1h
+  defer_others: 1s
 http:
   listen: %s
   api_key_file: %s
@@ -112,19 +116,38 @@ http:
 		return nil
 	})
 
-	// Route Server fails over; the interval is 1h, so only a trigger (our
-	// own advertisement changing: the service goes into maintenance) can
-	// copy it now.
+	if st := a.Status(); st.Reconcile == nil || len(st.Reconcile.NetworkInterfaceIDs) != 1 || st.Reconcile.NetworkInterfaceIDs[0] != eniA {
+		t.Errorf("the agent did not find its own ENI %s by bgp.local_address: %+v", eniA, st.Reconcile)
+	}
+
+	// Route Server fails over to the other appliance; the interval is 1h,
+	// so only a trigger (our own advertisement changing: the service goes
+	// into maintenance) starts a pass now. The route is the other
+	// appliance's: left to it for defer_others, then copied, since it makes
+	// no progress.
 	put(eniB, "10.0.2.10")
+	triggered := time.Now()
 	if err := os.WriteFile(maint, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the triggered pass to copy the failover", func() error {
+	waitFor(t, 5*time.Second, "the triggered pass to leave the route to its owner", func() error {
+		if m := get(t, "http://"+httpAddr+"/metrics"); !strings.Contains(m, "rsagent_reconcile_deferred_routes 1") {
+			return errors.New("rsagent_reconcile_deferred_routes is not 1")
+		}
+		if got := customENI(); got != eniA {
+			return fmt.Errorf("custom table has %q before defer_others", got)
+		}
+		return nil
+	})
+	waitFor(t, 10*time.Second, "the pass to copy the failover after defer_others", func() error {
 		if got := customENI(); got != eniB {
 			return fmt.Errorf("custom table has %q", got)
 		}
 		return nil
 	})
+	if d := time.Since(triggered); d < time.Second {
+		t.Errorf("the other appliance's route was copied %s after the trigger, before defer_others (1s)", d)
+	}
 
 	// The Sync Routes API is mounted on the agent's HTTP server.
 	patch := func(key, body string) (int, string) {
@@ -149,7 +172,9 @@ http:
 		t.Errorf("refused requests wrote %d routes", n-before)
 	}
 	metrics := get(t, "http://"+httpAddr+"/metrics")
-	for _, want := range []string{`rsagent_reconcile_runs_total{result="changed"}`, `rsagent_ec2_requests_total{code="ok",operation="DescribeRouteTables"}`, `rsagent_reconcile_changes_total{action="create"} 1`} {
+	for _, want := range []string{`rsagent_reconcile_runs_total{result="changed"}`, `rsagent_ec2_requests_total{code="ok",operation="DescribeRouteTables"}`,
+		`rsagent_reconcile_changes_total{action="create"} 1`, `rsagent_ec2_requests_total{code="ok",operation="DescribeNetworkInterfaces"} 1`,
+		"rsagent_ec2_mutating_rate_per_second 5", "rsagent_reconcile_deferred_routes 0"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

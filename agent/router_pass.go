@@ -54,7 +54,8 @@ type RouterChange struct {
 	ENI         string       `json:"eni,omitempty"`
 	PrevENI     string       `json:"prev_eni,omitempty"`
 	Reason      string       `json:"reason,omitempty"`
-	// Result is applied, planned (dry run) or failed.
+	// Result is applied, planned (dry run), throttled (EC2 refused it for the
+	// account's rate, or it was not sent; planned again next pass) or failed.
 	Result string `json:"result"`
 	Error  string `json:"error,omitempty"`
 }
@@ -137,8 +138,17 @@ func (r *Router) pass(ctx context.Context) time.Duration {
 	outs := applier.Apply(ctx, plan.Changes)
 	r.recordPass(start, rm, spec, enis, plan, outs, tables, missing)
 	r.ready.Store(true)
+	if slices.ContainsFunc(outs, func(o routetable.Outcome) bool { return o.Throttled }) {
+		// Another writer is spending the account's tokens: the limiter has
+		// slowed down; read the tables again soon and plan what is left.
+		return min(rm.Interval, throttledRetry)
+	}
 	return rm.Interval
 }
+
+// throttledRetry is how soon a pass with throttled changes is followed by
+// another, which re-reads the tables and plans what is still needed.
+const throttledRetry = time.Second
 
 func (r *Router) recordFailedPass(start time.Time, err error) {
 	r.met.routerPasses.WithLabelValues("error").Inc()
@@ -169,6 +179,11 @@ func (r *Router) recordPass(start time.Time, rm *RouterModel, spec direct.Spec, 
 		c := RouterChange{At: time.Now(), Table: o.Table, Destination: o.Destination, Action: string(o.Action),
 			ENI: o.ENI, PrevENI: o.PrevENI, Reason: o.Reason, Result: "applied"}
 		switch {
+		case o.Throttled:
+			// Not written (or refused for the account's rate): the next
+			// pass re-reads the tables and plans it again.
+			c.Result = "throttled"
+			r.log.Info("route change throttled by EC2; planned again on the next pass", attrs...)
 		case o.Error != "":
 			c.Result, c.Error = "failed", o.Error
 			result = "error"
@@ -236,6 +251,8 @@ func afterWrites(plan direct.Result, outs []routetable.Outcome, dryRun bool) {
 			continue
 		}
 		switch {
+		case o.Throttled:
+			tr.Reason = strings.TrimSpace(tr.Reason + " throttled: planned again on the next pass")
 		case o.Error != "":
 			tr.Reason = strings.TrimSpace(tr.Reason + " failed: " + o.Error)
 		case !dryRun:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rsagent/rsagent/bfd"
 	"github.com/rsagent/rsagent/internal/apikey"
+	"github.com/rsagent/rsagent/routetable"
 )
 
 // Model is a validated configuration in the types the components need.
@@ -92,10 +93,19 @@ type ReconcileModel struct {
 	Prune, DryRun           bool
 	MutatingBurst           int
 	MutatingPerSecond       float64
-	PropagationTTL          time.Duration
-	Webhook, SNSTopicARN    string
-	APIRate                 float64
-	APIBurst                int
+	// NetworkInterfaceIDs are this appliance's ENIs as configured;
+	// ENIsConfigured is false when the key was left out, and then the
+	// command decides (`run`: the ENI holding bgp.local_address).
+	NetworkInterfaceIDs []string
+	ENIsConfigured      bool
+	// DeferOthers is reconcile.defer_others; routetable.DeferNever for
+	// `never`.
+	DeferOthers          time.Duration
+	IgnoreRoutes         []netip.Prefix
+	PropagationTTL       time.Duration
+	Webhook, SNSTopicARN string
+	APIRate              float64
+	APIBurst             int
 }
 
 // HTTPModel is the validated `http` section.
@@ -118,6 +128,12 @@ const (
 	defaultFastInterval = 500 * time.Millisecond
 	defaultCheckTimeout = time.Second
 	defaultRiseFall     = 3
+	// defaultDeferOthers is reconcile.defer_others: how long a route owned
+	// by another appliance's ENI is left to it while it makes progress.
+	defaultDeferOthers = 2 * time.Second
+	// maxDeferOthers bounds it: a longer wait leaves a silent owner's routes
+	// stale for minutes; use never to leave them to it for good.
+	maxDeferOthers = 10 * time.Minute
 )
 
 // ApplyDefaults fills every key the user left out. It is idempotent.
@@ -201,6 +217,12 @@ func (c *Config) ApplyDefaults() {
 		if r.MutatingRate.PerSecond == 0 {
 			r.MutatingRate.PerSecond = 5
 		}
+		if !r.DeferOthers.Set {
+			r.DeferOthers = DeferDuration{D: defaultDeferOthers, Set: true}
+		}
+		if r.IgnoreRoutes == nil {
+			r.IgnoreRoutes = []string{}
+		}
 		setDur(&r.PropagationTTL, 5*time.Minute)
 		if r.SyncRoutes.Rate.Burst == 0 {
 			r.SyncRoutes.Rate.Burst = 10
@@ -239,6 +261,7 @@ func (p *problems) addf(path, format string, args ...any) {
 var (
 	serviceNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	vpcIDRE       = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	eniIDRE       = regexp.MustCompile(`^eni-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	rtbIDRE       = regexp.MustCompile(`^rtb-([0-9a-f]{8}|[0-9a-f]{17})$`)
 )
 
@@ -537,6 +560,7 @@ func (r *ReconcileConfig) validate(p *problems) *ReconcileModel {
 	if r.MutatingRate.Burst < 1 || r.MutatingRate.PerSecond <= 0 {
 		p.addf("reconcile.mutating_rate", "burst must be ≥ 1 and per_second > 0")
 	}
+	r.validateOwnership(p, m)
 	if m.PropagationTTL < time.Second {
 		p.addf("reconcile.propagation_ttl", "%s: at least 1s", m.PropagationTTL)
 	}
@@ -599,5 +623,37 @@ func checkHostPort(p *problems, path, hp string) {
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		p.addf(path, "%q: port must be 1..65535", hp)
+	}
+}
+
+// validateOwnership checks network_interface_ids, defer_others and
+// ignore_routes.
+func (r *ReconcileConfig) validateOwnership(p *problems, m *ReconcileModel) {
+	if ids := r.NetworkInterfaceIDs; ids != nil {
+		m.ENIsConfigured = true
+		m.NetworkInterfaceIDs = []string{}
+		for i, id := range *ids {
+			if !eniIDRE.MatchString(id) {
+				p.addf(fmt.Sprintf("reconcile.network_interface_ids[%d]", i), "%q is not a network interface id (eni- and 8 or 17 hex digits)", id)
+				continue
+			}
+			m.NetworkInterfaceIDs = append(m.NetworkInterfaceIDs, id)
+		}
+	}
+	switch d := r.DeferOthers; {
+	case d.Never:
+		m.DeferOthers = routetable.DeferNever
+	case d.D > maxDeferOthers:
+		p.addf("reconcile.defer_others", "%s: at most %s (or never)", d.D, maxDeferOthers)
+	default:
+		m.DeferOthers = d.D
+	}
+	for i, raw := range r.IgnoreRoutes {
+		pfx, err := netip.ParsePrefix(raw)
+		if err != nil || pfx != pfx.Masked() {
+			p.addf(fmt.Sprintf("reconcile.ignore_routes[%d]", i), "%q is not a CIDR without host bits", raw)
+			continue
+		}
+		m.IgnoreRoutes = append(m.IgnoreRoutes, pfx)
 	}
 }

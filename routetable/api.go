@@ -29,6 +29,9 @@ type API struct {
 	DeleteRoute                func(context.Context, *ec2.DeleteRouteInput, ...func(*ec2.Options)) (*ec2.DeleteRouteOutput, error)
 	DescribeRouteServers       func(context.Context, *ec2.DescribeRouteServersInput, ...func(*ec2.Options)) (*ec2.DescribeRouteServersOutput, error)
 	GetRouteServerPropagations func(context.Context, *ec2.GetRouteServerPropagationsInput, ...func(*ec2.Options)) (*ec2.GetRouteServerPropagationsOutput, error)
+	// DescribeNetworkInterfaces finds this appliance's ENIs from its
+	// addresses (Config.LocalAddresses); unused otherwise.
+	DescribeNetworkInterfaces func(context.Context, *ec2.DescribeNetworkInterfacesInput, ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error)
 }
 
 // NewEC2API takes the method values the package needs from client.
@@ -40,6 +43,7 @@ func NewEC2API(client *ec2.Client) API {
 		DeleteRoute:                client.DeleteRoute,
 		DescribeRouteServers:       client.DescribeRouteServers,
 		GetRouteServerPropagations: client.GetRouteServerPropagations,
+		DescribeNetworkInterfaces:  client.DescribeNetworkInterfaces,
 	}
 }
 

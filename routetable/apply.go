@@ -2,53 +2,20 @@ package routetable
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math"
 	"slices"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 )
 
-// EC2's default mutating-call bucket (CreateRoute, ReplaceRoute,
-// DeleteRoute): 50 tokens, 5 per second, per account and Region.
-const (
-	DefaultMutatingBurst     = 50
-	DefaultMutatingPerSecond = 5.0
-	// maxConcurrency caps the default bound on calls in flight, which is
-	// the limiter's burst: what the bucket releases at once should go at
-	// once, or latency adds up (104 changes at 50 ms in one trip need 104
-	// in flight), and more than that would only queue on the limiter.
-	maxConcurrency = 256
-	minConcurrency = 8
-)
-
-// NewMutatingLimiter mirrors EC2's mutating bucket client-side. It starts
-// full, like EC2's, but one token short: EC2 refills from when it takes
-// the burst, which is a round trip after we release it, so an exact mirror
-// is throttled whenever one request travels a little faster than the
-// burst did. One token of slack absorbs a refill interval of jitter and
-// costs 1/perSecond on a long run. Share one limiter between the
-// reconciler and the Sync Routes handler: they draw on the same account
-// bucket.
-func NewMutatingLimiter(burst int, perSecond float64) *rate.Limiter {
-	if burst <= 0 {
-		burst = DefaultMutatingBurst
-	}
-	if burst > 1 {
-		burst--
-	}
-	if perSecond <= 0 {
-		perSecond = DefaultMutatingPerSecond
-	}
-	if math.IsInf(perSecond, 1) {
-		return rate.NewLimiter(rate.Inf, burst)
-	}
-	return rate.NewLimiter(rate.Limit(perSecond), burst)
-}
+// minConcurrency is the least bound on calls in flight Apply uses by
+// default; the limiter's window is what really bounds them.
+const minConcurrency = 8
 
 // Outcome is a change after Apply.
 type Outcome struct {
@@ -59,16 +26,24 @@ type Outcome struct {
 	Error   string `json:"error,omitempty"`
 	// Code is the EC2 error code of a failure.
 	Code string `json:"code,omitempty"`
+	// Throttled is set when EC2 refused the change for its rate
+	// (RequestLimitExceeded), or when it was not sent because another call
+	// of the same Apply was: someone else is spending the account's
+	// tokens, so the caller should re-read the tables and plan again
+	// before retrying it. Error is empty when it was not sent.
+	Throttled bool `json:"throttled,omitempty"`
+	// Deferred is set on a change left to the appliance that owns the
+	// route (see Config.NetworkInterfaceIDs); it was not sent.
+	Deferred bool `json:"deferred,omitempty"`
 }
 
 // Applier makes the EC2 calls of a plan, paced by Limiter, many in flight
-// at once. The SDK retryer stays behind it as a backstop for throttling
-// from other clients in the account.
+// at once. Share the Limiter with every other writer in the process.
 type Applier struct {
 	API     API
-	Limiter *rate.Limiter
+	Limiter *Limiter
 	// Concurrency bounds calls in flight; 0 means the limiter's burst,
-	// between 8 and 256.
+	// between 8 and 256. The limiter's window bounds them further.
 	Concurrency int
 	// DryRun sets the EC2 DryRun flag on every call.
 	DryRun bool
@@ -76,9 +51,18 @@ type Applier struct {
 	Options []func(*ec2.Options)
 }
 
+// ErrNotSent means a change was not sent because another call of the same
+// Apply was throttled.
+var ErrNotSent = errors.New("not sent: EC2 throttled another call of this batch")
+
 // Apply runs every create, replace and delete in changes and returns one
-// outcome per change, in order. Skips are returned as not applied. A failed
-// change does not stop the others: tables are independent.
+// outcome per change, in order. Skips and deferred changes are returned as
+// not applied. A failed change does not stop the others: tables are
+// independent. A throttled one does: once EC2 answers RequestLimitExceeded,
+// the changes not yet sent are returned with Throttled set, for the caller
+// to re-plan from a fresh read (another writer may have made them). The SDK
+// does not retry a throttled write; other retryable errors it retries,
+// each attempt paced by the limiter.
 func (a *Applier) Apply(ctx context.Context, changes []Change) []Outcome {
 	out := make([]Outcome, len(changes))
 	lim := a.Limiter
@@ -89,7 +73,10 @@ func (a *Applier) Apply(ctx context.Context, changes []Change) []Outcome {
 	if n <= 0 {
 		n = min(max(lim.Burst(), minConcurrency), maxConcurrency)
 	}
-	opts := append(slices.Clip(a.Options), paceAttempts(lim))
+	stop, stopSending := context.WithCancel(ctx)
+	defer stopSending()
+	var throttled atomic.Bool
+	opts := append(slices.Clip(a.Options), paceAttempts(lim, stop), noThrottleRetries)
 	var g errgroup.Group
 	g.SetLimit(n)
 	for i, c := range changes {
@@ -98,13 +85,25 @@ func (a *Applier) Apply(ctx context.Context, changes []Change) []Outcome {
 			continue
 		}
 		g.Go(func() error {
-			err := a.one(ctx, c, opts)
-			if err == nil || a.DryRun && isDryRunOK(err) {
-				out[i].Applied = true
+			if throttled.Load() {
+				out[i].Throttled = true
 				return nil
 			}
-			out[i].Error = err.Error()
-			out[i].Code = ErrorCode(err)
+			err := a.one(ctx, c, opts)
+			switch {
+			case err == nil || a.DryRun && isDryRunOK(err):
+				out[i].Applied = true
+			case errors.Is(err, ErrNotSent):
+				out[i].Throttled = true
+			default:
+				out[i].Error = err.Error()
+				out[i].Code = ErrorCode(err)
+				if IsThrottle(err) {
+					out[i].Throttled = true
+					throttled.Store(true)
+					stopSending()
+				}
+			}
 			return nil
 		})
 	}
@@ -141,20 +140,52 @@ func (a *Applier) one(ctx context.Context, c Change, opts []func(*ec2.Options)) 
 	return nil
 }
 
-// paceAttempts waits for a token before every attempt of a call, retries
-// included: it sits right after the SDK's retry middleware. Pacing only
-// first attempts would let throttled retries take tokens the limiter
-// already promised to the next call, and the storm would feed itself.
-func paceAttempts(lim *rate.Limiter) func(*ec2.Options) {
+// paceAttempts takes the limiter's permission before every attempt of a
+// call, retries included, and tells it how the attempt went: it sits right
+// after the SDK's retry middleware. Pacing only first attempts would let
+// retries take tokens the limiter already promised to the next call, and
+// the storm would feed itself. Once stop is done, an attempt still waiting
+// is not sent (ErrNotSent); one already sent is never cancelled, since EC2
+// may apply it whatever we do.
+func paceAttempts(lim *Limiter, stop context.Context) func(*ec2.Options) {
 	return func(o *ec2.Options) {
 		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
 			return stack.Finalize.Insert(middleware.FinalizeMiddlewareFunc("rsagentPace",
 				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-					if err := lim.Wait(ctx); err != nil {
-						return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("wait for the mutating bucket: %w", err)
+					done, err := lim.Acquire(stop)
+					if err != nil {
+						if ctx.Err() == nil && stop.Err() != nil {
+							err = ErrNotSent
+						}
+						return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 					}
-					return next.HandleFinalize(ctx, in)
+					out, md, err := next.HandleFinalize(ctx, in)
+					done(err)
+					return out, md, err
 				}), "Retry", middleware.After)
 		})
 	}
+}
+
+// noThrottleRetries keeps the SDK from retrying a throttled write: Apply
+// hands it back to be re-planned, and the limiter has already slowed down.
+func noThrottleRetries(o *ec2.Options) {
+	if o.Retryer != nil {
+		o.Retryer = throttleNotRetryable{o.Retryer}
+	}
+}
+
+type throttleNotRetryable struct{ aws.Retryer }
+
+func (r throttleNotRetryable) IsErrorRetryable(err error) bool {
+	return !IsThrottle(err) && r.Retryer.IsErrorRetryable(err)
+}
+
+// GetAttemptToken keeps aws.RetryerV2 behaviour when the wrapped retryer
+// has it.
+func (r throttleNotRetryable) GetAttemptToken(ctx context.Context) (func(error) error, error) {
+	if v2, ok := r.Retryer.(aws.RetryerV2); ok {
+		return v2.GetAttemptToken(ctx)
+	}
+	return r.GetInitialToken(), nil
 }

@@ -51,7 +51,7 @@ func (f *fakeAPI) api() API {
 
 // The loop's scenario runs in one synctest bubble, where t.Run is not
 // allowed; each check says what it proves in its message.
-func TestRunLoopPassesAtStartOnTicksAndTriggersAndCachesPropagations(t *testing.T) {
+func TestRunLoopPassesAtStartOnJitteredTicksAndTriggersAndCachesPropagations(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := &fakeAPI{}
 		r, err := NewReconciler(fake.api(), Config{VPCID: testVPC, Interval: 5 * time.Second, PropagationTTL: time.Minute})
@@ -66,10 +66,15 @@ func TestRunLoopPassesAtStartOnTicksAndTriggersAndCachesPropagations(t *testing.
 		if got := fake.describes.Load(); got != 1 {
 			t.Errorf("Run did %d passes at start, want 1", got)
 		}
-		time.Sleep(5 * time.Second)
+		time.Sleep(4400 * time.Millisecond)
+		synctest.Wait()
+		if got := fake.describes.Load(); got != 1 {
+			t.Errorf("before 90 %% of the interval %d passes, want 1", got)
+		}
+		time.Sleep(1200 * time.Millisecond)
 		synctest.Wait()
 		if got := fake.describes.Load(); got != 2 {
-			t.Errorf("after one interval %d passes, want 2", got)
+			t.Errorf("after 110 %% of the interval %d passes, want 2", got)
 		}
 		r.Trigger()
 		r.Trigger()

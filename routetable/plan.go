@@ -57,6 +57,10 @@ type TableDest struct {
 // Rules decide which source routes are copied and which target routes are
 // ours.
 type Rules struct {
+	// Ignore lists destinations never touched: a route whose destination
+	// lies inside one of them is neither created, replaced nor deleted in
+	// any target, whoever wrote it (reconcile.ignore_routes).
+	Ignore []netip.Prefix
 	// Origins of source routes to copy; empty means Advertisement.
 	Origins []string
 	// Prefixes limits the managed destinations: a destination is managed
@@ -93,6 +97,9 @@ func inAny(ps []netip.Prefix, dst netip.Prefix) bool {
 	return false
 }
 
+// Ignored reports whether dst lies inside one of the ignored CIDRs.
+func (rl Rules) Ignored(dst netip.Prefix) bool { return inAny(rl.Ignore, dst) }
+
 // Eligible reports whether a source route is copied to the targets.
 func (rl Rules) Eligible(r Route) bool {
 	return slices.Contains(rl.origins(), r.Origin) &&
@@ -119,10 +126,47 @@ func (rl Rules) provablyOurs(table string, dst netip.Prefix) bool {
 	return rl.Owned[TableDest{table, dst}]
 }
 
+// Reasons a change or a drift entry gives.
+const (
+	ReasonBlackhole = "the copy points at the right network interface but is blackhole"
+	ReasonIgnored   = "inside reconcile.ignore_routes: never touched"
+)
+
+// Drift is one target route out of step with the source, and why. A pass
+// reports every one it leaves behind (in /status and `reconcile -o json`),
+// so an operator sees what is not copied as well as what was.
+type Drift struct {
+	Table       string       `json:"route_table_id"`
+	Destination netip.Prefix `json:"destination"`
+	// Want is the network interface the source routes the destination to
+	// ("" when the source has no route for it: a copy prune would delete).
+	Want string `json:"want_network_interface_id,omitempty"`
+	// Have is what the target routes it to now: an ENI, a gateway, or ""
+	// when it has no route.
+	Have   string `json:"have,omitempty"`
+	State  string `json:"state,omitempty"`
+	Origin string `json:"origin,omitempty"`
+	// Reason says why the route is out of step.
+	Reason string `json:"reason"`
+	// Handling is what the reconciler does about it: the planned action
+	// (create, replace, delete), "left alone: why" (not ours, or ignored),
+	// or, after a pass, "deferred: …", "would …" (dry run), "failed: …" or
+	// "throttled: not sent yet".
+	Handling string `json:"handling"`
+}
+
 // Plan computes the changes that bring every target in line with the
 // eligible routes of source. It is pure; changes come sorted by table and
 // destination.
 func Plan(source RouteTable, targets []RouteTable, rules Rules) []Change {
+	changes, _ := PlanDrift(source, targets, rules)
+	return changes
+}
+
+// PlanDrift is Plan together with the drift it found: one entry per target
+// route out of step, including those the plan leaves alone. Both come
+// sorted by table and destination; every change has its drift entry.
+func PlanDrift(source RouteTable, targets []RouteTable, rules Rules) ([]Change, []Drift) {
 	var eligible []Route
 	inSource := make(map[netip.Prefix]bool, len(source.Routes))
 	for _, r := range source.Routes {
@@ -132,48 +176,96 @@ func Plan(source RouteTable, targets []RouteTable, rules Rules) []Change {
 		}
 	}
 	var out []Change
+	var drift []Drift
+	add := func(c Change, have Route, why string) {
+		out = append(out, c)
+		d := Drift{Table: c.Table, Destination: c.Destination, Want: c.ENI, Have: target(have), State: have.State, Origin: have.Origin,
+			Reason: why, Handling: string(c.Action)}
+		if c.Action == ActionSkip {
+			d.Handling = "left alone: " + c.Reason
+		}
+		drift = append(drift, d)
+	}
 	for _, t := range targets {
 		if t.ID == source.ID {
 			continue
 		}
 		for _, want := range eligible {
 			have, ok := t.Route(want.Destination)
+			c := Change{Table: t.ID, Destination: want.Destination, ENI: want.NetworkInterface}
+			inStep := ok && have.NetworkInterface == want.NetworkInterface && have.Gateway == "" && have.State != StateBlackhole
 			switch {
+			case inStep:
+				continue
+			case rules.Ignored(want.Destination):
+				c.Action, c.Reason = ActionSkip, ReasonIgnored
 			case !ok:
-				out = append(out, Change{Table: t.ID, Action: ActionCreate, Destination: want.Destination, ENI: want.NetworkInterface})
-			case have.NetworkInterface == want.NetworkInterface && have.Gateway == "":
+				c.Action = ActionCreate
 			case !ourShape(have):
-				out = append(out, Change{Table: t.ID, Action: ActionSkip, Destination: want.Destination, ENI: want.NetworkInterface,
-					Reason: describeForeign(have)})
+				c.Action, c.Reason = ActionSkip, describeForeign(have)
+			case have.NetworkInterface == want.NetworkInterface:
+				c.Action, c.PrevENI, c.Reason = ActionReplace, have.NetworkInterface, ReasonBlackhole
 			default:
-				out = append(out, Change{Table: t.ID, Action: ActionReplace, Destination: want.Destination, ENI: want.NetworkInterface, PrevENI: have.NetworkInterface})
+				c.Action, c.PrevENI = ActionReplace, have.NetworkInterface
 			}
+			add(c, have, driftReason(want, have, ok))
 		}
 		if !rules.Prune {
 			continue
 		}
 		for _, have := range t.Routes {
-			if !ourShape(have) || inSource[have.Destination] || !rules.provablyOurs(t.ID, have.Destination) {
+			if !ourShape(have) || inSource[have.Destination] || !rules.provablyOurs(t.ID, have.Destination) || rules.Ignored(have.Destination) {
 				continue
 			}
-			out = append(out, Change{Table: t.ID, Action: ActionDelete, Destination: have.Destination, PrevENI: have.NetworkInterface})
+			add(Change{Table: t.ID, Action: ActionDelete, Destination: have.Destination, PrevENI: have.NetworkInterface},
+				have, "the source has no route for it (prune)")
 		}
 	}
-	slices.SortFunc(out, func(a, b Change) int {
-		if c := cmp.Compare(a.Table, b.Table); c != 0 {
-			return c
-		}
-		return a.Destination.Compare(b.Destination)
-	})
-	return out
+	slices.SortFunc(out, func(a, b Change) int { return compareTableDest(a.Table, b.Table, a.Destination, b.Destination) })
+	slices.SortFunc(drift, func(a, b Drift) int { return compareTableDest(a.Table, b.Table, a.Destination, b.Destination) })
+	return out, drift
+}
+
+// compareTableDest orders by table, then destination: the order of plans,
+// drift and results.
+func compareTableDest(at, bt string, ad, bd netip.Prefix) int {
+	if c := cmp.Compare(at, bt); c != 0 {
+		return c
+	}
+	return ad.Compare(bd)
+}
+
+// driftReason says why a target route differs from the source's want.
+func driftReason(want, have Route, ok bool) string {
+	switch {
+	case !ok:
+		return "no route; the source routes it via " + want.NetworkInterface
+	case have.NetworkInterface == want.NetworkInterface && have.Gateway == "":
+		return fmt.Sprintf("routes via %s as the source does, but its state is %s", have.NetworkInterface, have.State)
+	default:
+		return fmt.Sprintf("routes via %s (origin %s); the source routes it via %s", target(have), have.Origin, want.NetworkInterface)
+	}
+}
+
+// target is what a route points at: its gateway, else its ENI.
+func target(r Route) string {
+	if r.Gateway != "" {
+		return r.Gateway
+	}
+	return r.NetworkInterface
+}
+
+// OwnerENI is the network interface whose appliance should make c: the
+// source route's for a create or replace, the copy's for a delete.
+func (c Change) OwnerENI() string {
+	if c.Action == ActionDelete {
+		return c.PrevENI
+	}
+	return c.ENI
 }
 
 func describeForeign(r Route) string {
-	target := r.NetworkInterface
-	if r.Gateway != "" {
-		target = r.Gateway
-	}
-	return fmt.Sprintf("existing route via %s with origin %s is not managed", target, r.Origin)
+	return fmt.Sprintf("existing route via %s with origin %s is not managed", target(r), r.Origin)
 }
 
 // ErrNoSource means the configured source table is not in the VPC.

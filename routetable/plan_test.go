@@ -59,9 +59,29 @@ func TestPlan(t *testing.T) {
 			targets: []RouteTable{table("rtb-1", Route{Destination: voice, NetworkInterface: "eni-a", IPAddress: "10.0.1.99", Origin: OriginCreateRoute, State: StateActive})},
 		},
 		{
-			name:    "a blackholed copy of the same ENI is unchanged",
+			name:    "a blackholed copy of the same ENI is out of step and replaced",
 			source:  main(adv(voice, "eni-a")),
 			targets: []RouteTable{table("rtb-1", Route{Destination: voice, NetworkInterface: "eni-a", Origin: OriginCreateRoute, State: StateBlackhole})},
+			want: []Change{{Table: "rtb-1", Action: ActionReplace, Destination: voice, ENI: "eni-a", PrevENI: "eni-a",
+				Reason: ReasonBlackhole}},
+		},
+		{
+			name:    "an ignored destination is left alone whatever the target holds",
+			source:  main(adv(voice, "eni-b"), adv(fw, "eni-b")),
+			targets: []RouteTable{table("rtb-1", static(voice, "eni-a"))},
+			rules:   Rules{Ignore: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/28")}},
+			want: []Change{
+				{Table: "rtb-1", Action: ActionSkip, Destination: voice, ENI: "eni-b", Reason: ReasonIgnored},
+				{Table: "rtb-1", Action: ActionCreate, Destination: fw, ENI: "eni-b"},
+			},
+		},
+		{
+			name:    "prune never deletes an ignored destination",
+			source:  main(),
+			targets: []RouteTable{table("rtb-1", static(voice, "eni-a"), static(fw, "eni-a"))},
+			rules: Rules{Prune: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")},
+				Ignore: []netip.Prefix{voice}},
+			want: []Change{{Table: "rtb-1", Action: ActionDelete, Destination: fw, PrevENI: "eni-a"}},
 		},
 		{
 			name:    "tables already in step produce no change",

@@ -39,8 +39,14 @@ type SyncRoutesConfig struct {
 	Origins []string
 	// Limiter paces the EC2 writes; share the reconciler's. Nil builds
 	// one with EC2's default mutating bucket.
-	Limiter       *rate.Limiter
-	Concurrency   int
+	Limiter     *Limiter
+	Concurrency int
+	// Ignore lists CIDRs never touched (reconcile.ignore_routes): a request
+	// for a destination inside one is refused with 400.
+	Ignore []netip.Prefix
+	// StallTimeout bounds how long a request keeps retrying throttled
+	// writes with none getting through; default 30 s.
+	StallTimeout  time.Duration
 	NotifyTimeout time.Duration
 	Logger        *slog.Logger
 	Observer      Observer
@@ -124,6 +130,9 @@ func NewSyncRoutesHandler(api API, cfg SyncRoutesConfig) http.Handler {
 	}
 	if cfg.NotifyTimeout <= 0 {
 		cfg.NotifyTimeout = 5 * time.Second
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 30 * time.Second
 	}
 	s := &syncRoutes{api: api, cfg: cfg, key: apikey.New(cfg.APIKey), limit: rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst),
 		log: cfg.Logger, obs: cfg.Observer}
@@ -287,14 +296,17 @@ func (s *syncRoutes) sync(ctx context.Context, w http.ResponseWriter, vpc, rtb s
 		s.fail(w, http.StatusBadGateway, err.Error())
 		return
 	}
-	idx := slices.IndexFunc(tables, func(t RouteTable) bool { return t.ID == rtb })
-	if idx < 0 {
+	main, found := findTable(tables, rtb)
+	if !found {
 		s.fail(w, http.StatusBadRequest, fmt.Sprintf("route table %s is not in %s", rtb, vpc))
 		return
 	}
-	main := tables[idx]
 	if !main.Main {
 		s.fail(w, http.StatusBadRequest, fmt.Sprintf("route table %s is not the main route table of %s", rtb, vpc))
+		return
+	}
+	if inAny(s.cfg.Ignore, req.Destination) {
+		s.fail(w, http.StatusBadRequest, fmt.Sprintf("%s is inside reconcile.ignore_routes: never touched", req.Destination))
 		return
 	}
 	route, ok := main.Route(req.Destination)
@@ -306,20 +318,51 @@ func (s *syncRoutes) sync(ctx context.Context, w http.ResponseWriter, vpc, rtb s
 		s.fail(w, http.StatusBadRequest, fmt.Sprintf("route to %s in %s %s", req.Destination, rtb, msg))
 		return
 	}
-	var targets []RouteTable
-	for _, t := range tables {
-		if t.ID != rtb {
-			targets = append(targets, t)
-		}
-	}
-	src := RouteTable{ID: rtb, Main: true, Routes: []Route{route}}
-	changes := Plan(src, targets, Rules{Origins: []string{route.Origin}})
+	targets := otherTables(tables, rtb)
 	applier := *s.applier
 	applier.DryRun = req.DryRun
-	outs := applier.Apply(ctx, changes)
+	// The first plan uses the read the checks were made on; a throttled
+	// write is planned again from a fresh read of the same route.
+	first := true
+	outs, err := settle(ctx, &applier, func(ctx context.Context) ([]Change, error) {
+		if !first {
+			if tables, err = describeTables(ctx, s.api, vpc, s.opts...); err != nil {
+				return nil, err
+			}
+			main, _ := findTable(tables, rtb)
+			if route, ok = main.Route(req.Destination); !ok || s.checkRoute(route) != "" {
+				return nil, nil
+			}
+			targets = otherTables(tables, rtb)
+		}
+		first = false
+		src := RouteTable{ID: rtb, Main: true, Routes: []Route{route}}
+		return Plan(src, targets, Rules{Origins: []string{route.Origin}}), nil
+	}, s.cfg.StallTimeout)
+	if err != nil {
+		s.log.Warn("sync routes: re-reading after a throttled write failed", "vpc_id", vpc, "error", err)
+	}
 	logChanges(s.log, s.obs, "sync-routes", vpc, req.DryRun, outs, nil)
 	deliver(ctx, s.cfg.Notifier, events("sync-routes", vpc, req.DryRun, outs), s.cfg.NotifyTimeout, s.log, s.obs)
 	s.write(w, http.StatusOK, syncResponse(vpc, rtb, route, req, targets, outs))
+}
+
+func otherTables(tables []RouteTable, id string) []RouteTable {
+	var out []RouteTable
+	for _, t := range tables {
+		if t.ID != id {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func findTable(tables []RouteTable, id string) (RouteTable, bool) {
+	i := slices.IndexFunc(tables, func(t RouteTable) bool { return t.ID == id })
+	if i < 0 {
+		return RouteTable{}, false
+	}
+	return tables[i], true
 }
 
 // checkRoute returns why a main-table route may not be synced, or "".
@@ -353,6 +396,8 @@ func syncResponse(vpc, rtb string, route Route, req syncRequest, targets []Route
 				res.Result, res.Error = SyncError, o.Reason+"; left alone"
 			case o.Error != "":
 				res.Result, res.Error = SyncError, o.Error
+			case !o.Applied:
+				res.Result, res.Error = SyncError, "not sent: EC2 kept throttling writes"
 			case o.Action == ActionCreate && req.DryRun:
 				res.Result = SyncWouldCreate
 			case o.Action == ActionCreate:

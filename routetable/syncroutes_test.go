@@ -228,6 +228,34 @@ func TestSyncRoutesDryRunWritesNothing(t *testing.T) {
 	})
 }
 
+// Another writer has just emptied the account's mutating bucket: the
+// request's writes are throttled, planned again from a fresh read and paced,
+// and the answer is still a full success.
+func TestSyncRoutesRetriesThrottledWritesWithinTheRequest(t *testing.T) {
+	s := newSyncFixture(t, nil)
+	s.srv.SetBuckets(vpcsim.Bucket{Size: 50, RefillPerSecond: 5}, vpcsim.Bucket{})
+	s.srv.Account().SpendMutating(-1)
+	status, body := s.patch(t, testVPC, s.main, testKey, `{"destination-cidr-block": "198.51.100.0/25"}`)
+	got := decodeSync(t, body)
+	if status != 200 || got[s.custom[1]].Result != SyncReplaced || got[s.custom[2]].Result != SyncCreated || got[s.propagated].Result != SyncCreated {
+		t.Fatalf("status %d, results %+v", status, got)
+	}
+	if s.rec.count("CreateRoute RequestLimitExceeded")+s.rec.count("ReplaceRoute RequestLimitExceeded") == 0 {
+		t.Errorf("nothing was throttled: %v", s.rec.requests)
+	}
+	if m := s.srv.Mutations(); len(m) != 3 {
+		t.Errorf("%d writes, want 3: a throttled write is not repeated once it succeeded", len(m))
+	}
+}
+
+func TestSyncRoutesRefusesAnIgnoredDestination(t *testing.T) {
+	s := newSyncFixture(t, func(c *SyncRoutesConfig) { c.Ignore = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")} })
+	status, body := s.patch(t, testVPC, s.main, testKey, `{"destination-cidr-block": "198.51.100.0/25"}`)
+	if status != http.StatusBadRequest || !strings.Contains(body, "ignore_routes") || len(s.srv.Mutations()) != 0 {
+		t.Errorf("status %d, %s, %d writes", status, body, len(s.srv.Mutations()))
+	}
+}
+
 func TestSyncRoutesReportsAFailingTable(t *testing.T) {
 	s := newSyncFixture(t, nil)
 	s.srv.SetFaults(vpcsim.Faults{FailTable: s.custom[2]})

@@ -192,6 +192,15 @@ func printStatus(w io.Writer, st agent.Status) error {
 	if r := st.Reconcile; r != nil {
 		fmt.Fprintf(tw, "\nreconcile: last pass %s: %s (%d changes, %d passes, %d consecutive failures) %s\n",
 			r.LastPass.Format(time.RFC3339), r.LastResult, r.LastChanges, r.Passes, r.ConsecutiveFailures, r.LastError)
+		own := fmt.Sprint(r.NetworkInterfaceIDs)
+		if r.OwnsEveryRoute {
+			own = "every route"
+		}
+		fmt.Fprintf(tw, "  own: %s; left to their owners: %d; EC2 write rate %.2f/s; %d writes, %d throttled since start\n",
+			own, r.DeferredRoutes, r.MutatingRatePerSecond, r.Writes, r.Throttled)
+		for _, d := range r.Drift {
+			fmt.Fprintf(tw, "  out of step: %s %s: %s; %s\n", d.Table, d.Destination, d.Reason, d.Handling)
+		}
 	}
 	return tw.Flush()
 }

@@ -44,8 +44,8 @@ func BenchmarkLabFailover(b *testing.B) {
 		main, custom := sums[r.Scenario][0]/n, sums[r.Scenario][1]/n
 		b.ReportMetric(float64(main.Microseconds())/1000, key+"_main_ms")
 		b.ReportMetric(float64(custom.Microseconds())/1000, key+"_custom_ms")
-		b.Logf("%-45s main %7s (goal <= %7s)  custom %7s (goal <= %7s)  goal: %s",
-			r.Scenario, round(main), round(r.MainBudget), round(custom), round(r.CustomBudget), r.Expected)
+		b.Logf("%-45s main %7s (goal <= %7s)  custom %7s (goal <= %7s)  EC2 writes active/standby %s (goal: 2 by the appliance the tables moved to)  goal: %s",
+			r.Scenario, round(main), round(r.MainBudget), round(custom), round(r.CustomBudget), writesCell(r), r.Expected)
 	}
 	for _, note := range last.Notes {
 		b.Logf("note: %s", note)

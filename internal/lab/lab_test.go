@@ -56,6 +56,18 @@ func TestLab(t *testing.T) {
 			}
 		})
 	}
+	t.Run("no scenario writes a route twice: the owner-first rule holds", func(t *testing.T) {
+		// One prefix in two custom tables: a switch needs two writes. Who
+		// made them is in the table (EC2 WRITES ACTIVE/STANDBY).
+		for _, r := range rep.Results {
+			if r.Skipped != "" {
+				continue
+			}
+			if r.Writes == nil || r.Writes["active"]+r.Writes["standby"] > 2 {
+				t.Errorf("%s: writes %v, want at most 2 in all", r.Scenario, r.Writes)
+			}
+		}
+	})
 	t.Run("the JSON report carries every scenario", func(t *testing.T) {
 		var b bytes.Buffer
 		if err := rep.WriteJSON(&b); err != nil {

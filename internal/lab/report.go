@@ -24,6 +24,18 @@ type Result struct {
 	MainBudget, CustomBudget time.Duration
 	// Skipped says why the scenario did not run; Error why it failed.
 	Skipped, Error string
+	// Writes are the route writes each agent's reconciler made from this
+	// fault to the next one (or the end), by agent name: the owner-first
+	// rule at work (docs/reconcile.md).
+	Writes map[string]uint64
+}
+
+// writesCell prints an agent pair's writes as active/standby.
+func writesCell(x Result) string {
+	if x.Writes == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", x.Writes["active"], x.Writes["standby"])
 }
 
 // WithinBudget reports whether both tables switched within their budgets.
@@ -63,15 +75,16 @@ type Report struct {
 func (r Report) WriteTable(w io.Writer) error {
 	s := r.Settings
 	fmt.Fprintf(w, "rsagent lab: active 127.0.0.10 (prepend 0) / standby 127.0.0.11 (prepend 2), 2 Route Server endpoints, main + 2 custom tables\n")
+	fmt.Fprintf(w, "both agents reconcile; each copies the routes that point at its own ENI and leaves the other's to it (defer_others 2s)\n")
 	fmt.Fprintf(w, "timers: health %s/%s rise %d fall %d; BFD %s x %d (on: %v); reconcile every %s\n",
 		s.HealthInterval, s.HealthFastInterval, s.Rise, s.Fall, s.BFDInterval, s.BFDMultiplier, r.BFD, s.ReconcileInterval)
 	fmt.Fprintf(w, "direct mode: rsagent router, hosts 127.0.0.20 / 127.0.0.21 in a VPC without Route Server (main + 2 custom tables), tcp checks every %s, fall %d\n\n",
 		s.DirectInterval, s.DirectFall)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tTO\tMAIN TABLE AFTER\tALL CUSTOM TABLES AFTER\tEXPECTED")
+	fmt.Fprintln(tw, "SCENARIO\tTO\tMAIN TABLE AFTER\tALL CUSTOM TABLES AFTER\tEC2 WRITES ACTIVE/STANDBY\tEXPECTED")
 	for _, x := range r.Results {
 		main, custom := cell(x.Main, x), cell(x.Custom, x)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", x.Scenario, x.SwitchedTo, main, custom, x.Expected)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Scenario, x.SwitchedTo, main, custom, writesCell(x), x.Expected)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write the lab table: %w", err)
@@ -110,6 +123,8 @@ type jsonResult struct {
 	WithinBudget  bool    `json:"within_budget"`
 	Skipped       string  `json:"skipped,omitempty"`
 	Error         string  `json:"error,omitempty"`
+	// EC2Writes are each agent's route writes, by agent name.
+	EC2Writes map[string]uint64 `json:"ec2_writes,omitempty"`
 }
 
 type jsonSettings struct {
@@ -143,7 +158,7 @@ func (r Report) WriteJSON(w io.Writer) error {
 		out.Results = append(out.Results, jsonResult{Scenario: x.Scenario, Fault: x.Fault, SwitchedTo: x.SwitchedTo,
 			MainSeconds: x.Main.Seconds(), CustomSeconds: x.Custom.Seconds(), Expected: x.Expected,
 			MainBudget: x.MainBudget.Seconds(), CustomBudget: x.CustomBudget.Seconds(), WithinBudget: x.WithinBudget(),
-			Skipped: x.Skipped, Error: x.Error})
+			Skipped: x.Skipped, Error: x.Error, EC2Writes: x.Writes})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -16,7 +16,7 @@ func TestReport(t *testing.T) {
 		Took:     3 * time.Second,
 		Results: []Result{
 			{Scenario: "fast", SwitchedTo: "standby", Main: 250 * time.Millisecond, Custom: 900 * time.Millisecond,
-				MainBudget: time.Second, CustomBudget: 2 * time.Second, Expected: "main <= 1s"},
+				MainBudget: time.Second, CustomBudget: 2 * time.Second, Expected: "main <= 1s", Writes: map[string]uint64{"active": 0, "standby": 2}},
 			{Scenario: "slow", SwitchedTo: "active", Main: 3 * time.Second, Custom: 4 * time.Second,
 				MainBudget: time.Second, CustomBudget: 2 * time.Second},
 			{Scenario: "no bfd", SwitchedTo: "standby", Skipped: "BFD is off in this run"},
@@ -59,6 +59,8 @@ func TestReport(t *testing.T) {
 		{"a result within its budgets is marked so", len(decoded.Results) > 1 && decoded.Results[0].WithinBudget && !decoded.Results[1].WithinBudget},
 		{"skipped and failed results are not within budget", len(decoded.Results) == 4 && !decoded.Results[2].WithinBudget && !decoded.Results[3].WithinBudget && decoded.Results[2].Skipped != "" && decoded.Results[3].Error != ""},
 		{"the JSON does not escape comparison signs", !strings.Contains(js.String(), `\u003c`)},
+		{"the table shows each agent's EC2 writes", strings.Contains(table.String(), "EC2 WRITES ACTIVE/STANDBY") && strings.Contains(table.String(), "0/2")},
+		{"the JSON carries each agent's EC2 writes", strings.Contains(js.String(), `"ec2_writes": {`) && strings.Contains(js.String(), `"standby": 2`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -100,6 +100,23 @@ var scenarios = []scenario{
 // the next ones would start from an unknown state.
 func (e *env) runScenarios(ctx context.Context) ([]Result, error) {
 	var out []Result
+	// Each scenario's writes are counted from its fault to the next fault.
+	var last *Result
+	var before map[string]uint64
+	countWrites := func() {
+		now := e.writes()
+		if last != nil {
+			last.Writes = map[string]uint64{}
+			for name, n := range now {
+				last.Writes[name] = n - before[name]
+			}
+		}
+		before = now
+	}
+	defer func() {
+		e.settleReconcilers(ctx)
+		countWrites()
+	}()
 	for i, s := range scenarios {
 		mainBudget, customExtra, expected := s.expect(e.opts)
 		res := Result{Scenario: s.name, Fault: s.fault, Expected: expected,
@@ -115,6 +132,7 @@ func (e *env) runScenarios(ctx context.Context) ([]Result, error) {
 			out = append(out, res)
 			return out, fmt.Errorf("scenario %q: %w", s.name, err)
 		}
+		countWrites()
 		t0 := time.Now()
 		if err := s.inject(e); err != nil {
 			res.Error = err.Error()
@@ -125,15 +143,50 @@ func (e *env) runScenarios(ctx context.Context) ([]Result, error) {
 		main, custom, err := e.measure(ctx, t0, e.opts.ScenarioTimeout,
 			func() bool { return e.pointsAt(e.vpc.MainTableID(), eni) }, func() bool { return e.customAt(eni) })
 		res.Main, res.Custom = main, custom
+		out = append(out, res)
+		last = &out[len(out)-1]
 		if err != nil {
-			res.Error = err.Error()
-			out = append(out, res)
+			last.Error = err.Error()
 			return out, fmt.Errorf("scenario %q: %w", s.name, err)
 		}
 		e.opts.Progress(fmt.Sprintf("      main table after %s, all custom tables after %s", round(main), round(custom)))
-		out = append(out, res)
 	}
 	return out, nil
+}
+
+// writes reads each agent's reconciler's write counter, once the counters
+// account for every write EC2 applied (a writer counts a write when EC2's
+// answer reaches it, a moment after the table changed).
+func (e *env) writes() map[string]uint64 {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		out := map[string]uint64{}
+		var sum uint64
+		for _, ra := range []*runningAgent{e.active, e.standby} {
+			if st := ra.agent.Status(); st.Reconcile != nil {
+				out[ra.name] = st.Reconcile.Writes
+				sum += st.Reconcile.Writes
+			}
+		}
+		if sum >= uint64(len(e.ec2.Mutations())) || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// settleReconcilers waits (at most defer_others and an interval) until no
+// reconciler leaves routes to another appliance, so the last scenario's
+// writes are all counted.
+func (e *env) settleReconcilers(ctx context.Context) {
+	_ = e.waitFor(ctx, 2*time.Second+2*e.opts.ReconcileInterval, "the reconcilers to settle", func() bool {
+		for _, ra := range []*runningAgent{e.active, e.standby} {
+			if st := ra.agent.Status(); st.Reconcile != nil && st.Reconcile.DeferredRoutes > 0 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // measure times, from t0, mainAt and then customAt becoming true (the

@@ -448,10 +448,14 @@ func eniAttrs(vpcID string, e eniInfo, name string) ([]string, bool) {
 	case "private-ip-address", "addresses.private-ip-address":
 		return []string{e.ip.String()}, true
 	case "ipv6-addresses.ipv6-address":
+		out := []string{}
 		if e.ip.Is6() {
-			return []string{e.ip.String()}, true
+			out = append(out, e.ip.String())
 		}
-		return []string{}, true
+		for _, a := range e.ipv6 {
+			out = append(out, a.String())
+		}
+		return out, true
 	case "status":
 		return []string{"in-use"}, true
 	case "owner-id":
@@ -478,11 +482,15 @@ func describeNetworkInterfaces(r *request) (response, *APIError) {
 	resp := &describeNetworkInterfacesResponse{NextToken: next, NetworkInterfaces: []xmlNetworkInterface{}}
 	for _, x := range list[start:end] {
 		ip := x.ip.String()
-		resp.NetworkInterfaces = append(resp.NetworkInterfaces, xmlNetworkInterface{
+		ni := xmlNetworkInterface{
 			NetworkInterfaceID: x.id, VpcID: vpcID, OwnerID: ownerID, InterfaceType: "interface",
 			Status: "in-use", PrivateIPAddress: ip, PrivateIPs: []xmlPrivateIP{{PrivateIPAddress: ip, Primary: true}},
 			SourceDestCheck: x.srcDstCheck,
-		})
+		}
+		for _, a := range x.ipv6 {
+			ni.IPv6Addresses = append(ni.IPv6Addresses, xmlIPv6Address{IPv6Address: a.String()})
+		}
+		resp.NetworkInterfaces = append(resp.NetworkInterfaces, ni)
 	}
 	return resp, nil
 }

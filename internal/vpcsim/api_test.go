@@ -1,6 +1,7 @@
 package vpcsim
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -351,5 +352,20 @@ func TestRouteServerAndInterfaceActionsThroughTheSDK(t *testing.T) {
 		}
 		_, err = f.client.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{"eni-0ffffffffffffffff"}})
 		wantCode(t, err, CodeNetworkInterfaceNotFound)
+	})
+	t.Run("DescribeNetworkInterfaces finds an ENI by an IPv6 address assigned to it", func(t *testing.T) {
+		v6 := netip.MustParseAddr("2001:db8::10")
+		if err := f.vpc.AssignIPv6Address(f.eni2, v6); err != nil {
+			t.Fatal(err)
+		}
+		out, err := f.client.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{
+			{Name: aws.String("ipv6-addresses.ipv6-address"), Values: []string{"2001:db8::10"}}}})
+		if err != nil || len(out.NetworkInterfaces) != 1 || aws.ToString(out.NetworkInterfaces[0].NetworkInterfaceId) != f.eni2 ||
+			len(out.NetworkInterfaces[0].Ipv6Addresses) != 1 || aws.ToString(out.NetworkInterfaces[0].Ipv6Addresses[0].Ipv6Address) != v6.String() {
+			t.Errorf("by IPv6 address = %+v, %v", out, err)
+		}
+		if err := f.vpc.AssignIPv6Address(f.eni2, netip.MustParseAddr("10.0.0.1")); err == nil {
+			t.Error("an IPv4 address was accepted as IPv6")
+		}
 	})
 }

@@ -88,6 +88,47 @@ func TestTokenBucketsThrottleLikeEC2(t *testing.T) {
 	})
 }
 
+// EC2 throttles per account and Region: two VPCs of one account, and any
+// other writer in it, spend the same tokens.
+func TestServersOfOneAccountShareItsBuckets(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	acct := NewAccount(Bucket{Size: 3, RefillPerSecond: 1}, Bucket{Size: -1}, clock.Now)
+	a := newFixture(t, Options{Account: acct, Now: clock.Now}, noRetry)
+	b := newFixture(t, Options{Account: acct, Now: clock.Now}, noRetry)
+	create := func(f *fixture, dst string) error {
+		_, err := f.client.CreateRoute(ctxT(t), &ec2.CreateRouteInput{RouteTableId: aws.String(f.custom[0]),
+			DestinationCidrBlock: aws.String(dst), NetworkInterfaceId: aws.String(f.eni)})
+		return err
+	}
+	t.Run("writes to two VPCs draw on one mutating bucket", func(t *testing.T) {
+		wantCode(t, create(a, "203.0.113.1/32"), "")
+		wantCode(t, create(b, "203.0.113.1/32"), "")
+		wantCode(t, create(a, "203.0.113.2/32"), "")
+		wantCode(t, create(b, "203.0.113.2/32"), CodeRequestLimitExceeded)
+		if a.srv.Account() != b.srv.Account() {
+			t.Error("the servers report different accounts")
+		}
+	})
+	t.Run("another writer spending the tokens throttles the next caller", func(t *testing.T) {
+		clock.Advance(time.Hour)
+		if got := acct.MutatingTokens(); got != 3 {
+			t.Fatalf("after an hour the bucket holds %v, want 3 (its size)", got)
+		}
+		if got := acct.SpendMutating(2); got != 2 {
+			t.Errorf("SpendMutating(2) took %d", got)
+		}
+		if got := acct.SpendMutating(-1); got != 1 {
+			t.Errorf("SpendMutating(-1) took %d, want the 1 left", got)
+		}
+		if got := acct.SpendMutating(-1); got != 0 {
+			t.Errorf("SpendMutating on an empty bucket took %d", got)
+		}
+		wantCode(t, create(a, "203.0.113.3/32"), CodeRequestLimitExceeded)
+		clock.Advance(time.Second)
+		wantCode(t, create(a, "203.0.113.3/32"), "")
+	})
+}
+
 func TestTokenBucketArithmetic(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -107,7 +148,7 @@ func TestTokenBucketArithmetic(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newTokenBucket(tc.cfg, t0)
 			for i, off := range tc.takes {
-				if got := b.take(t0.Add(off)); got != tc.want[i] {
+				if got := b.AllowN(t0.Add(off), 1); got != tc.want[i] {
 					t.Fatalf("take %d at %v = %v, want %v", i, off, got, tc.want[i])
 				}
 			}

@@ -45,6 +45,10 @@ type Options struct {
 	// NonMutating is the bucket of every other action; zero means EC2's
 	// default 100 tokens refilled at 20/s.
 	NonMutating Bucket
+	// Account, when set, holds the buckets instead (Mutating and
+	// NonMutating are then ignored): servers for VPCs of one account share
+	// it, as EC2 throttles per account and Region, not per VPC.
+	Account *Account
 	// Faults are injected from the start; SetFaults changes them later.
 	Faults Faults
 	// Now is the clock of the token buckets and the request log; nil means time.Now.
@@ -76,16 +80,31 @@ type Server struct {
 	// change visible in the VPC is always in the log too.
 	applying sync.RWMutex
 
-	mu       sync.Mutex
-	faults   Faults
-	mutating tokenBucket
-	nonMut   tokenBucket
-	rng      *rand.Rand
-	reqSeq   uint64
-	log      []LoggedRequest
-	httpSrv  *http.Server
-	url      string
-	served   chan struct{} // closed when the goroutine Start started has returned
+	account *Account
+
+	mu      sync.Mutex
+	faults  Faults
+	rng     *rand.Rand
+	reqSeq  uint64
+	log     []LoggedRequest
+	httpSrv *http.Server
+	url     string
+	served  chan struct{}         // closed when the goroutine Start started has returned
+	fresh   map[net.Conn]struct{} // connections that have not sent a request yet
+}
+
+// trackConn keeps the set of connections that have not sent a request.
+func (s *Server) trackConn(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st == http.StateNew {
+		if s.fresh == nil {
+			s.fresh = map[net.Conn]struct{}{}
+		}
+		s.fresh[c] = struct{}{}
+		return
+	}
+	delete(s.fresh, c)
 }
 
 // NewServer returns a server for v. It starts nothing.
@@ -94,16 +113,21 @@ func NewServer(v *VPC, opts Options) *Server {
 	if now == nil {
 		now = time.Now
 	}
-	t := now()
+	acct := opts.Account
+	if acct == nil {
+		acct = NewAccount(opts.Mutating, opts.NonMutating, now)
+	}
 	return &Server{
-		vpc:      v,
-		now:      now,
-		faults:   opts.Faults,
-		mutating: newTokenBucket(opts.Mutating.orDefault(defaultMutating()), t),
-		nonMut:   newTokenBucket(opts.NonMutating.orDefault(defaultNonMutating()), t),
-		rng:      rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
+		vpc:     v,
+		now:     now,
+		account: acct,
+		faults:  opts.Faults,
+		rng:     rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 	}
 }
+
+// Account returns the account whose token buckets the server charges.
+func (s *Server) Account() *Account { return s.account }
 
 // VPC returns the VPC the server answers for.
 func (s *Server) VPC() *VPC { return s.vpc }
@@ -156,7 +180,7 @@ func (s *Server) setListener(l net.Listener) error {
 	if s.httpSrv != nil {
 		return fmt.Errorf("serve the emulated EC2 API on %s: already serving on %s", l.Addr(), s.url)
 	}
-	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ConnState: s.trackConn}
 	s.url = "http://" + addr.String()
 	return nil
 }
@@ -171,6 +195,15 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	// Shutdown treats a connection that never sent a request as busy for
+	// its first 5 s; a client transport dials spares when many calls start
+	// at once, so close those now (they carry no request to finish).
+	srv.SetKeepAlivesEnabled(false)
+	s.mu.Lock()
+	for c := range s.fresh {
+		c.Close()
+	}
+	s.mu.Unlock()
 	err := srv.Shutdown(ctx)
 	if err != nil {
 		err = srv.Close()
@@ -198,13 +231,10 @@ func (s *Server) SetFaults(f Faults) {
 	s.faults = f
 }
 
-// SetBuckets replaces both token buckets; they start full.
+// SetBuckets replaces both token buckets of the server's account; they
+// start full.
 func (s *Server) SetBuckets(mutating, nonMutating Bucket) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.now()
-	s.mutating = newTokenBucket(mutating.orDefault(defaultMutating()), t)
-	s.nonMut = newTokenBucket(nonMutating.orDefault(defaultNonMutating()), t)
+	s.account.SetBuckets(mutating, nonMutating)
 }
 
 // Log returns a copy of every request logged since the start or ResetLog.
@@ -311,12 +341,8 @@ func (s *Server) answer(r *http.Request, form url.Values, parseErr error, action
 		return fail(apiErr(http.StatusBadRequest, CodeInvalidAction, "The action %s is not valid for this web service.", action))
 	}
 
+	allowed := s.account.take(isMutating(action))
 	s.mu.Lock()
-	bucket := &s.nonMut
-	if isMutating(action) {
-		bucket = &s.mutating
-	}
-	allowed := bucket.take(s.now())
 	unavailable := allowed && faults.ErrorRate > 0 && s.rng.Float64() < faults.ErrorRate
 	s.mu.Unlock()
 	if !allowed {

@@ -102,7 +102,8 @@ type VPC struct {
 	tables       map[string]*table
 	mainID       string
 	enis         map[string]netip.Addr
-	srcDstCheck  map[string]bool // ENIs with source/destination check on (SetSourceDestCheck)
+	srcDstCheck  map[string]bool         // ENIs with source/destination check on (SetSourceDestCheck)
+	eniV6        map[string][]netip.Addr // IPv6 addresses assigned to an ENI
 	routeServers map[string]routeServer
 	propagations map[string]map[string]bool // route server id → route table ids
 	endpoints    map[string]RouteServerEndpoint
@@ -122,6 +123,7 @@ func NewVPC(id string, cidr netip.Prefix) *VPC {
 		tables:       map[string]*table{},
 		enis:         map[string]netip.Addr{},
 		srcDstCheck:  map[string]bool{},
+		eniV6:        map[string][]netip.Addr{},
 		routeServers: map[string]routeServer{},
 		propagations: map[string]map[string]bool{},
 		endpoints:    map[string]RouteServerEndpoint{},
@@ -209,6 +211,23 @@ func (v *VPC) RemoveNetworkInterface(id string) error {
 	}
 	delete(v.enis, id)
 	delete(v.srcDstCheck, id)
+	delete(v.eniV6, id)
+	v.bumpLocked()
+	return nil
+}
+
+// AssignIPv6Address gives an ENI an IPv6 address (an appliance's
+// bgp.local_address_v6), as AssignIpv6Addresses does.
+func (v *VPC) AssignIPv6Address(id string, ip netip.Addr) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.enis[id]; !ok {
+		return fmt.Errorf("assign %s: %w", ip, errENINotFound(id))
+	}
+	if !ip.Is6() || ip.Is4In6() {
+		return fmt.Errorf("assign %s to %s: %w", ip, id, errInvalid("%s is not an IPv6 address", ip))
+	}
+	v.eniV6[id] = append(v.eniV6[id], ip)
 	v.bumpLocked()
 	return nil
 }
@@ -398,6 +417,7 @@ type eniInfo struct {
 	id          string
 	ip          netip.Addr
 	srcDstCheck bool
+	ipv6        []netip.Addr
 }
 
 func (v *VPC) networkInterfaces() []eniInfo {
@@ -405,7 +425,7 @@ func (v *VPC) networkInterfaces() []eniInfo {
 	defer v.mu.Unlock()
 	out := make([]eniInfo, 0, len(v.enis))
 	for id, ip := range v.enis {
-		out = append(out, eniInfo{id: id, ip: ip, srcDstCheck: v.srcDstCheck[id]})
+		out = append(out, eniInfo{id: id, ip: ip, srcDstCheck: v.srcDstCheck[id], ipv6: slices.Clone(v.eniV6[id])})
 	}
 	slices.SortFunc(out, func(a, b eniInfo) int { return cmp.Compare(a.id, b.id) })
 	return out

@@ -102,14 +102,19 @@ type xmlPrivateIP struct {
 }
 
 type xmlNetworkInterface struct {
-	NetworkInterfaceID string         `xml:"networkInterfaceId"`
-	VpcID              string         `xml:"vpcId"`
-	OwnerID            string         `xml:"ownerId"`
-	InterfaceType      string         `xml:"interfaceType"`
-	Status             string         `xml:"status"`
-	PrivateIPAddress   string         `xml:"privateIpAddress"`
-	SourceDestCheck    bool           `xml:"sourceDestCheck"`
-	PrivateIPs         []xmlPrivateIP `xml:"privateIpAddressesSet>item"`
+	NetworkInterfaceID string           `xml:"networkInterfaceId"`
+	VpcID              string           `xml:"vpcId"`
+	OwnerID            string           `xml:"ownerId"`
+	InterfaceType      string           `xml:"interfaceType"`
+	Status             string           `xml:"status"`
+	PrivateIPAddress   string           `xml:"privateIpAddress"`
+	SourceDestCheck    bool             `xml:"sourceDestCheck"`
+	PrivateIPs         []xmlPrivateIP   `xml:"privateIpAddressesSet>item"`
+	IPv6Addresses      []xmlIPv6Address `xml:"ipv6AddressesSet>item,omitempty"`
+}
+
+type xmlIPv6Address struct {
+	IPv6Address string `xml:"ipv6Address"`
 }
 
 type describeNetworkInterfacesResponse struct {
