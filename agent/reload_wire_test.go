@@ -410,7 +410,7 @@ func TestReloadMatrix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer l.Close()
+		e.t.Cleanup(func() { l.Close() }) // voice is checked against it from now on
 		go acceptAndClose(l)
 		p.VoiceCheck = l.Addr().String()
 		if err := e.reload(p); err != nil {
