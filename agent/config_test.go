@@ -51,8 +51,11 @@ func TestLoadFillsDefaults(t *testing.T) {
 		t.Errorf("when_unhealthy defaults to withdraw")
 	}
 	h := s.Health
-	if h.Interval.D() != 2*time.Second || h.FastInterval.D() != 500*time.Millisecond || h.Timeout.D() != time.Second || h.Rise != 3 || h.Fall != 3 {
+	if h.Interval != 2*time.Second || h.FastInterval != 500*time.Millisecond || h.Timeout != time.Second || h.Rise != 3 || h.Fall != 3 {
 		t.Errorf("health defaults: %+v", h)
+	}
+	if h.Name != "voice" || len(h.Checks) != 1 || h.Checks[0].String() != "tcp 127.0.0.1:5060" {
+		t.Errorf("the model's health spec is not complete: %+v", h)
 	}
 	if m.BFDPort != 3784 {
 		t.Errorf("bfd.port default: %d", m.BFDPort)
@@ -245,7 +248,7 @@ func TestLoadAcceptsYAMLMergeKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h := m.Services[1].Health; h.Interval.D() != 3*time.Second || h.Rise != 1 || len(h.Checks) != 1 {
+	if h := m.Services[1].Health; h.Interval != 3*time.Second || h.Rise != 1 || len(h.Checks) != 1 {
 		t.Errorf("merged health: %+v", h)
 	}
 	bad := strings.Replace(cfg, "interval: 3s", "intervall: 3s", 1)

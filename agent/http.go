@@ -147,24 +147,47 @@ func (a *Agent) handleReady(w http.ResponseWriter, r *http.Request) {
 type DrainResponse struct {
 	Services []string `json:"services"`
 	Drained  bool     `json:"drained"`
-	// Sent is true when the withdrawal was confirmed sent to every
-	// established peer before the answer.
-	Sent  bool   `json:"withdrawal_sent,omitempty"`
-	Error string `json:"error,omitempty"`
+	// Sent is true when every peer that had the services' prefixes
+	// acknowledged their withdrawal before the answer.
+	Sent      bool     `json:"withdrawal_sent,omitempty"`
+	Withdrawn []string `json:"withdrawn,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
+	Error     string   `json:"error,omitempty"`
 }
+
+// Drain timeouts: ?timeout= on the request, default and bounds.
+const (
+	defaultDrainTimeout = 5 * time.Second
+	maxDrainTimeout     = 5 * time.Minute
+)
 
 func (a *Agent) handleDrain(drain bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		service := r.URL.Query().Get("service")
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		timeout := defaultDrainTimeout
+		if raw := r.URL.Query().Get("timeout"); raw != "" {
+			d, err := time.ParseDuration(raw)
+			if err != nil || d <= 0 || d > maxDrainTimeout {
+				writeJSON(w, http.StatusBadRequest, DrainResponse{Drained: drain,
+					Error: fmt.Sprintf("timeout %q: want a duration between 0s and %s", raw, maxDrainTimeout)})
+				return
+			}
+			timeout = d
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
-		names, err := a.Drain(ctx, service, drain)
-		resp := DrainResponse{Services: names, Drained: drain}
+		res, err := a.Drain(ctx, service, drain)
+		resp := DrainResponse{Services: res.Services, Drained: drain, Warnings: res.Warnings}
+		for _, p := range res.Withdrawn {
+			resp.Withdrawn = append(resp.Withdrawn, p.String())
+		}
 		switch {
-		case names == nil && err != nil:
+		case errors.Is(err, ErrNoSuchService):
 			resp.Error = err.Error()
 			writeJSON(w, http.StatusNotFound, resp)
 		case err != nil:
+			// 504: the withdrawal could not be confirmed (in time); the
+			// services stay drained.
 			resp.Error = err.Error()
 			writeJSON(w, http.StatusGatewayTimeout, resp)
 		default:

@@ -58,6 +58,12 @@ type Router struct {
 	run      *runState // set while Run is running
 }
 
+// runState is what Run hands to the probes it starts while running.
+type runState struct {
+	ctx context.Context
+	wg  *sync.WaitGroup
+}
+
 // specInfo says where the spec in force came from.
 type specInfo struct {
 	source    string // "file", "http", "config" or "" (none yet)

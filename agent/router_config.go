@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rsagent/rsagent/agent/health"
 	"github.com/rsagent/rsagent/routetable/direct"
 )
 
@@ -138,8 +139,8 @@ func (r *RouterConfig) applyDefaults(bfdDefaults BFDTimerConfig) {
 		r.MutatingRate.PerSecond = 5
 	}
 	h := &r.Health
-	setDur(&h.Interval, defaultInterval)
-	setDur(&h.Timeout, min(defaultCheckTimeout, h.Interval.D()))
+	setDur(&h.Interval, health.DefaultInterval)
+	setDur(&h.Timeout, min(health.DefaultTimeout, h.Interval.D()))
 	if h.Fall == 0 {
 		h.Fall = defaultRouterFall
 	}

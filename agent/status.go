@@ -84,18 +84,8 @@ func (a *Agent) Status() Status {
 	for _, s := range a.bfd.Sessions() {
 		sessions[s.Peer] = s
 	}
-	a.mu.Lock()
-	resets := make(map[netip.Addr]string, len(a.lastReset))
-	for k, v := range a.lastReset {
-		resets[k] = v
-	}
-	adverts := a.adverts
-	model := a.model
-	monitors := make(map[string]*health.Monitor, len(a.monitors))
-	for n, h := range a.monitors {
-		monitors[n] = h.mon
-	}
-	a.mu.Unlock()
+	snap := a.snap.Load()
+	resets, adverts, model, monitors := snap.lastReset, snap.adverts, snap.model, snap.monitors
 
 	for _, p := range a.speaker.Peers() {
 		ps := PeerStatus{

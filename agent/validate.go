@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rsagent/rsagent/agent/health"
 	"github.com/rsagent/rsagent/bfd"
+	"github.com/rsagent/rsagent/bgp"
 	"github.com/rsagent/rsagent/internal/apikey"
 	"github.com/rsagent/rsagent/routetable"
 )
@@ -66,13 +68,14 @@ type BFDTimers struct {
 
 // ServiceModel is one validated service.
 type ServiceModel struct {
-	Name            string
-	Prefixes        []netip.Prefix
-	MED             uint32
-	ASPathPrepend   uint8
-	Unhealthy       UnhealthyPolicy
-	MaintenanceFile string
-	Health          HealthConfig
+	Name          string
+	Prefixes      []netip.Prefix
+	MED           uint32
+	ASPathPrepend uint8
+	Unhealthy     UnhealthyPolicy
+	// Health is complete: timings defaulted and checked, the checkers built
+	// (they start nothing until a Monitor runs them), the maintenance file.
+	Health health.Spec
 }
 
 // UnhealthyPolicy is what an unhealthy service still advertises.
@@ -115,19 +118,17 @@ type HTTPModel struct {
 }
 
 // Defaults for keys the user left out. docs/config.md lists the same values.
+// Where a component owns the setting, its constant is the one definition.
 const (
 	defaultGRPCListen   = "127.0.0.1:50051"
 	defaultHTTPListen   = "127.0.0.1:9179"
-	defaultBGPPort      = 179
-	defaultHoldTime     = 90 * time.Second
-	defaultConnectRetry = 2 * time.Second
-	defaultBFDPort      = 3784
-	defaultBFDInterval  = 300 * time.Millisecond
-	defaultBFDMult      = 3
-	defaultInterval     = 2 * time.Second
-	defaultFastInterval = 500 * time.Millisecond
-	defaultCheckTimeout = time.Second
-	defaultRiseFall     = 3
+	defaultBGPPort      = bgp.DefaultPort
+	defaultHoldTime     = bgp.DefaultHoldTime
+	defaultConnectRetry = bgp.DefaultConnectRetry
+	defaultBFDPort      = bfd.DefaultPort
+	defaultBFDMinTx     = bfd.DefaultMinTx
+	defaultBFDMinRx     = bfd.DefaultMinRx
+	defaultBFDMult      = bfd.DefaultDetectMult
 	// defaultDeferOthers is reconcile.defer_others: how long a route owned
 	// by another appliance's ENI is left to it while it makes progress.
 	defaultDeferOthers = 2 * time.Second
@@ -150,8 +151,8 @@ func (c *Config) ApplyDefaults() {
 		c.BFD.Port = defaultBFDPort
 	}
 	d := &c.BFD.Defaults
-	setDur(&d.MinTx, defaultBFDInterval)
-	setDur(&d.MinRx, defaultBFDInterval)
+	setDur(&d.MinTx, defaultBFDMinTx)
+	setDur(&d.MinRx, defaultBFDMinRx)
 	if d.Multiplier == 0 {
 		d.Multiplier = defaultBFDMult
 	}
@@ -181,16 +182,11 @@ func (c *Config) ApplyDefaults() {
 		if !s.WhenUnhealthy.Withdraw && s.WhenUnhealthy.MED == nil && s.WhenUnhealthy.ASPathPrepend == nil {
 			s.WhenUnhealthy.Withdraw = true
 		}
+		// health's WithDefaults is the one place that knows these defaults
+		// (fast_interval and timeout never above interval).
 		h := &s.Health
-		setDur(&h.Interval, defaultInterval)
-		setDur(&h.FastInterval, min(defaultFastInterval, h.Interval.D()))
-		setDur(&h.Timeout, min(defaultCheckTimeout, h.Interval.D()))
-		if h.Rise == 0 {
-			h.Rise = defaultRiseFall
-		}
-		if h.Fall == 0 {
-			h.Fall = defaultRiseFall
-		}
+		d := health.Spec{Interval: h.Interval.D(), FastInterval: h.FastInterval.D(), Timeout: h.Timeout.D(), Rise: h.Rise, Fall: h.Fall}.WithDefaults()
+		h.Interval, h.FastInterval, h.Timeout, h.Rise, h.Fall = Duration(d.Interval), Duration(d.FastInterval), Duration(d.Timeout), d.Rise, d.Fall
 		for j := range h.Checks {
 			if hc := h.Checks[j].HTTP; hc != nil && hc.Status == 0 {
 				hc.Status = 200
@@ -341,8 +337,8 @@ func (c *Config) validateBGP(p *problems) BGPModel {
 	for i, pc := range b.Peers {
 		path := fmt.Sprintf("bgp.peers[%d]", i)
 		pm := PeerModel{ASN: pc.ASN, Port: pc.Port, HoldTime: pc.HoldTime.D(), ConnectRetry: pc.ConnectRetry.D()}
-		if c := pc.ConnectRetry.D(); c < time.Second || c > time.Hour || c%time.Second != 0 {
-			p.addf(path+".connect_retry", "%s: must be whole seconds between 1s and 1h", c)
+		if err := bgp.CheckConnectRetry(pc.ConnectRetry.D()); err != nil {
+			p.addf(path+".connect_retry", "%v", err)
 		}
 		pm.Address = parseAddr(p, path+".address", pc.Address, 4)
 		if pm.Address.IsValid() {
@@ -357,8 +353,8 @@ func (c *Config) validateBGP(p *problems) BGPModel {
 		if pc.ASN == 0 {
 			p.addf(path+".asn", "is required and must be 1..4294967295 (got 0)")
 		}
-		if h := pc.HoldTime.D(); h != 0 && (h < 3*time.Second || h > 65535*time.Second || h%time.Second != 0) {
-			p.addf(path+".hold_time", "%s: must be whole seconds between 3s and 65535s (RFC 4271)", h)
+		if err := bgp.CheckHoldTime(pc.HoldTime.D()); err != nil {
+			p.addf(path+".hold_time", "%v", err)
 		}
 		if pc.BFD.Enabled {
 			validateBFDTimers(p, path+".bfd", pc.BFD.MinTx.D(), pc.BFD.MinRx.D(), pc.BFD.Multiplier)
@@ -389,7 +385,7 @@ func (c *Config) validateServices(p *problems, haveV6 bool) []ServiceModel {
 	owner := map[netip.Prefix]string{}
 	for i, s := range c.Services {
 		path := fmt.Sprintf("services[%d]", i)
-		sm := ServiceModel{Name: s.Name, MED: s.MED, ASPathPrepend: s.ASPathPrepend, MaintenanceFile: s.MaintenanceFile, Health: s.Health}
+		sm := ServiceModel{Name: s.Name, MED: s.MED, ASPathPrepend: s.ASPathPrepend}
 		switch {
 		case s.Name == "":
 			p.addf(path+".name", "is required")
@@ -447,63 +443,82 @@ func (c *Config) validateServices(p *problems, haveV6 bool) []ServiceModel {
 		if s.MaintenanceFile != "" && !filepath.IsAbs(s.MaintenanceFile) {
 			p.addf(path+".maintenance_file", "%q must be an absolute path", s.MaintenanceFile)
 		}
-		validateHealth(p, path+".health", s.Health)
+		sm.Health = validateHealth(p, path+".health", s.Health)
+		sm.Health.Name, sm.Health.MaintenanceFile = s.Name, s.MaintenanceFile
 		out = append(out, sm)
 	}
 	return out
 }
 
-func validateHealth(p *problems, path string, h HealthConfig) {
-	if h.Interval.D() < 100*time.Millisecond {
-		p.addf(path+".interval", "%s: at least 100ms", h.Interval.D())
+// validateHealth checks a service's health section and builds its checkers.
+// The rules on timing order and on each check's shape are health's own
+// (Timing.Validate, the New… constructors); the config adds only its floors
+// and ceilings and the exec lookup.
+func validateHealth(p *problems, path string, h HealthConfig) health.Spec {
+	spec := health.Spec{Interval: h.Interval.D(), FastInterval: h.FastInterval.D(), Timeout: h.Timeout.D(), Rise: h.Rise, Fall: h.Fall}
+	if spec.Interval < 100*time.Millisecond {
+		p.addf(path+".interval", "%s: at least 100ms", spec.Interval)
 	}
-	if h.FastInterval.D() < 100*time.Millisecond || h.FastInterval > h.Interval {
-		p.addf(path+".fast_interval", "%s: between 100ms and interval (%s)", h.FastInterval.D(), h.Interval.D())
+	if spec.FastInterval < 100*time.Millisecond {
+		p.addf(path+".fast_interval", "%s: at least 100ms", spec.FastInterval)
 	}
-	if h.Timeout.D() <= 0 || h.Timeout > h.Interval {
-		p.addf(path+".timeout", "%s: more than 0 and at most interval (%s)", h.Timeout.D(), h.Interval.D())
+	if h.Rise > 100 {
+		p.addf(path+".rise", "%d: at most 100", h.Rise)
 	}
-	if h.Rise < 1 || h.Rise > 100 {
-		p.addf(path+".rise", "%d: must be 1..100", h.Rise)
+	if h.Fall > 100 {
+		p.addf(path+".fall", "%d: at most 100", h.Fall)
 	}
-	if h.Fall < 1 || h.Fall > 100 {
-		p.addf(path+".fall", "%d: must be 1..100", h.Fall)
-	}
+	addJoined(p, path, spec.Timing().Validate())
 	for i, c := range h.Checks {
 		cp := fmt.Sprintf("%s.checks[%d]", path, i)
-		kinds := 0
+		var kinds []string
+		var ck health.Checker
+		var err error
 		if c.TCP != "" {
-			kinds++
-			checkHostPort(p, cp+".tcp", c.TCP)
+			kinds = append(kinds, "tcp")
+			ck, err = health.NewTCP(c.TCP)
 		}
 		if c.HTTP != nil {
-			kinds++
-			u, err := url.Parse(c.HTTP.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				p.addf(cp+".http.url", "%q is not an http:// or https:// URL", c.HTTP.URL)
-			}
-			if c.HTTP.Status < 100 || c.HTTP.Status > 599 {
-				p.addf(cp+".http.status", "%d is not an HTTP status", c.HTTP.Status)
-			}
+			kinds = append(kinds, "http")
+			ck, err = health.NewHTTP(c.HTTP.URL, c.HTTP.Status, c.HTTP.Body)
 		}
 		if c.Exec != nil {
-			kinds++
-			if len(c.Exec) == 0 || c.Exec[0] == "" {
-				p.addf(cp+".exec", "needs a command: [\"/path/to/check\", \"arg\"]")
-			} else if _, err := exec.LookPath(c.Exec[0]); err != nil {
-				p.addf(cp+".exec[0]", "%q: not found or not executable", c.Exec[0])
+			kinds = append(kinds, "exec")
+			if ck, err = health.NewExec(c.Exec); err == nil {
+				if _, lerr := exec.LookPath(c.Exec[0]); lerr != nil {
+					err = fmt.Errorf("%q: not found or not executable", c.Exec[0])
+				}
 			}
 		}
 		if c.File != "" {
-			kinds++
-			if !filepath.IsAbs(c.File) {
-				p.addf(cp+".file", "%q must be an absolute path", c.File)
-			}
+			kinds = append(kinds, "file")
+			ck, err = health.NewFile(c.File)
 		}
-		if kinds != 1 {
-			p.addf(cp, "set exactly one of tcp, http, exec, file (found %d)", kinds)
+		switch {
+		case len(kinds) != 1:
+			p.addf(cp, "set exactly one of tcp, http, exec, file (found %d)", len(kinds))
+		case err != nil:
+			p.addf(cp+"."+kinds[0], "%v", err)
+		default:
+			spec.Checks = append(spec.Checks, ck)
 		}
 	}
+	return spec
+}
+
+// addJoined records each error of an errors.Join under path; each message
+// starts with its key.
+func addJoined(p *problems, path string, err error) {
+	if err == nil {
+		return
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			addJoined(p, path, e)
+		}
+		return
+	}
+	*p = append(*p, path+"."+err.Error())
 }
 
 func (r *ReconcileConfig) validate(p *problems) *ReconcileModel {

@@ -60,6 +60,10 @@ func (c SessionConfig) withDefaults() SessionConfig {
 	return c
 }
 
+// Validate reports whether AddSession and UpdateSession would accept c (after
+// the defaults), so that a caller can check a whole change before making any.
+func (c SessionConfig) Validate() error { return normalize(c).withDefaults().validate() }
+
 func (c SessionConfig) validate() error {
 	switch {
 	case !c.Peer.IsValid():

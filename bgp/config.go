@@ -10,11 +10,12 @@ import (
 	"time"
 )
 
-// Defaults applied by New and SetPeers to zero-valued fields.
+// Defaults applied by New and SetPeers to zero-valued fields. They are the
+// defaults of the agent's config too (docs/config.md), which uses these.
 const (
 	DefaultPort         = 179
 	DefaultHoldTime     = 90 * time.Second
-	DefaultConnectRetry = 5 * time.Second
+	DefaultConnectRetry = 2 * time.Second
 	// DefaultDrainTimeout bounds the withdraw-and-wait of a Run whose
 	// context ended without an explicit Shutdown.
 	DefaultDrainTimeout = 2 * time.Second
@@ -140,16 +141,34 @@ func (p PeerConfig) normalized(local netip.Addr) (PeerConfig, error) {
 	if p.HoldTime == 0 {
 		p.HoldTime = DefaultHoldTime
 	}
-	if p.HoldTime < 3*time.Second || p.HoldTime%time.Second != 0 || p.HoldTime > 65535*time.Second {
-		return p, fmt.Errorf("hold_time: %s must be whole seconds between 3s and 65535s", p.HoldTime)
+	if err := CheckHoldTime(p.HoldTime); err != nil {
+		return p, fmt.Errorf("hold_time: %w", err)
 	}
 	if p.ConnectRetry == 0 {
 		p.ConnectRetry = DefaultConnectRetry
 	}
-	if p.ConnectRetry < time.Second || p.ConnectRetry%time.Second != 0 {
-		return p, fmt.Errorf("connect_retry: %s must be whole seconds, at least 1s", p.ConnectRetry)
+	if err := CheckConnectRetry(p.ConnectRetry); err != nil {
+		return p, fmt.Errorf("connect_retry: %w", err)
 	}
 	return p, nil
+}
+
+// CheckHoldTime is the rule for a hold time we propose (RFC 4271 §4.2: 0
+// or at least 3 s; GoBGP takes whole seconds). The agent's config uses it.
+func CheckHoldTime(d time.Duration) error {
+	if d < 3*time.Second || d%time.Second != 0 || d > 65535*time.Second {
+		return fmt.Errorf("%s: must be whole seconds between 3s and 65535s (RFC 4271)", d)
+	}
+	return nil
+}
+
+// CheckConnectRetry is the rule for the pause between connection attempts
+// (GoBGP takes whole seconds). The agent's config uses it.
+func CheckConnectRetry(d time.Duration) error {
+	if d < time.Second || d > time.Hour || d%time.Second != 0 {
+		return fmt.Errorf("%s: must be whole seconds between 1s and 1h", d)
+	}
+	return nil
 }
 
 // normalizeAdvertisements validates a desired set and fills default next hops.

@@ -63,7 +63,7 @@ func TestConfigValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := n.Peers[0]
-		if n.RouterID != nh4 || n.ListenPort != -1 || p.Port != 179 || p.HoldTime != 90*time.Second || p.ConnectRetry != 5*time.Second {
+		if n.RouterID != nh4 || n.ListenPort != -1 || p.Port != 179 || p.HoldTime != 90*time.Second || p.ConnectRetry != DefaultConnectRetry {
 			t.Errorf("normalized = %+v / %+v", n, p)
 		}
 	})

@@ -171,7 +171,13 @@ func (o *owner) start(ctx context.Context) error {
 			case <-s.done:
 			}
 		},
-	}, server.WatchPeer())
+		OnPathUpdate: func([]*apiutil.Path, time.Time) {
+			select {
+			case s.received <- struct{}{}:
+			default: // one pending signal says it all
+			}
+		},
+	}, server.WatchPeer(), server.WatchUpdate(false, "", ""))
 	if err != nil {
 		s.stopServer(srv, time.Second)
 		return fmt.Errorf("watch gobgp peer events: %w", err)

@@ -49,6 +49,8 @@ type Speaker struct {
 	events  chan peerEvent
 	done    chan struct{} // closed when the owner is gone
 	started chan struct{} // closed once GoBGP runs with our peers added
+	// received is signalled (coalesced) when a peer sends us an UPDATE.
+	received chan struct{}
 
 	// snap is what the owner last published, for the calls that must
 	// answer when no owner runs (before Run, after it) without waiting.
@@ -93,17 +95,25 @@ func New(cfg Config) (*Speaker, error) {
 		return nil, fmt.Errorf("bgp config: %w", err)
 	}
 	s := &Speaker{
-		cfg:     n,
-		log:     n.Logger,
-		ops:     make(chan op, opQueue),
-		events:  make(chan peerEvent, 64),
-		done:    make(chan struct{}),
-		started: make(chan struct{}),
+		cfg:      n,
+		log:      n.Logger,
+		ops:      make(chan op, opQueue),
+		events:   make(chan peerEvent, 64),
+		done:     make(chan struct{}),
+		started:  make(chan struct{}),
+		received: make(chan struct{}, 1),
 	}
 	s.own = newOwner(s)
 	s.own.publish()
 	return s, nil
 }
+
+// ReceivedRoutes is signalled whenever a peer sends us an UPDATE (signals
+// coalesce: one pending means "something changed since you last looked").
+// Route Server sends every peer the best paths it learned from the others,
+// so a change here is how an appliance learns that Route Server moved a
+// route — to it, or away from it — without anything of its own changing.
+func (s *Speaker) ReceivedRoutes() <-chan struct{} { return s.received }
 
 // Started is closed once Run has started GoBGP and added the peers. It is
 // never closed when GoBGP fails to start.

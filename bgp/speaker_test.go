@@ -567,3 +567,28 @@ func TestReconnectSkipsGoBGPsIdleHold(t *testing.T) {
 		}
 	})
 }
+
+// TestReceivedRoutesSignalsAnUpdateFromAPeer: an UPDATE from the route
+// server (Route Server moving another appliance's route) reaches the agent
+// as a signal, so its reconciler looks at the tables at once.
+func TestReceivedRoutesSignalsAnUpdateFromAPeer(t *testing.T) {
+	rs := newRouteServer(t, "127.0.0.16", localASN)
+	s := newTestSpeaker(t, nil, rs.peerConfig())
+	runSpeaker(t, s)
+	waitEstablished(t, s, rs.addr)
+	// Absorb what the session's start signalled (End-of-RIB) until the
+	// signal has been quiet for half a second.
+	for quiet := false; !quiet; {
+		select {
+		case <-s.ReceivedRoutes():
+		case <-time.After(500 * time.Millisecond):
+			quiet = true
+		}
+	}
+	rs.announce("198.51.100.0/24")
+	select {
+	case <-s.ReceivedRoutes():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ReceivedRoutes signal within 5s of the route server's UPDATE")
+	}
+}

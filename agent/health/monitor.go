@@ -86,6 +86,7 @@ type Monitor struct {
 	kick    chan struct{}
 	running atomic.Bool
 	checks  *Round
+	timing  atomic.Pointer[Timing]
 
 	mu      sync.Mutex
 	drained bool
@@ -105,6 +106,8 @@ func NewMonitor(spec Spec, opts ...Option) *Monitor {
 	}
 	m.log = m.log.With("service", spec.Name)
 	m.checks = NewRound(spec.Checks, spec.Timeout)
+	t := spec.Timing()
+	m.timing.Store(&t)
 	m.status = Status{Service: spec.Name, State: StateInit, Checks: make([]CheckStatus, len(spec.Checks))}
 	for i, c := range spec.Checks {
 		if c != nil {
@@ -136,6 +139,20 @@ func (m *Monitor) SetDrained(drained bool) {
 	m.drained = drained
 	m.mu.Unlock()
 	m.CheckNow()
+}
+
+// SetTiming changes the intervals, timeout, rise and fall of a monitor,
+// running or not, without touching its state or counters: a reload that only
+// retunes the timing must not send a healthy service back through init. The
+// next round uses the new values; an invalid t is refused and changes nothing.
+func (m *Monitor) SetTiming(t Timing) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("health monitor %q: %w", m.spec.Name, err)
+	}
+	m.checks.SetTimeout(t.Timeout)
+	m.timing.Store(&t)
+	m.CheckNow()
+	return nil
 }
 
 // CheckNow asks Run for a round as soon as the current one (if any) ends,
@@ -178,9 +195,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 		}
 		// A down service is probed at the fast interval too, so that its
 		// recovery is announced within rise × fast_interval.
-		delay := m.spec.Interval
+		t := m.timing.Load()
+		delay := t.Interval
 		if state == StateInit || state == StateRising || state == StateFalling || state == StateDown {
-			delay = m.spec.FastInterval
+			delay = t.FastInterval
 		}
 		timer.Reset(time.Until(start.Add(delay)))
 	}
@@ -201,7 +219,8 @@ func (m *Monitor) round(ctx context.Context, start time.Time) (State, bool) {
 	m.mu.Lock()
 	st := &m.status
 	from := st.State
-	st.State, st.Counters = Next(from, st.Counters, result, m.spec.Rise, m.spec.Fall)
+	t := m.timing.Load()
+	st.State, st.Counters = Next(from, st.Counters, result, t.Rise, t.Fall)
 	st.Healthy = st.State.Healthy()
 	st.Maintenance = maintenance
 	st.Reason = reason

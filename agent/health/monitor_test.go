@@ -543,3 +543,39 @@ func TestSpecWithDefaults(t *testing.T) {
 		}
 	})
 }
+
+func TestMonitorSetTiming(t *testing.T) {
+	t.Run("new timing keeps an up service up and applies from the next round", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			check := &fakeCheck{name: "a"}
+			m, rec, stop := startMonitor(t, bubbleSpec(check))
+			defer stop()
+			advanceTo(rec, 1500*ms) // up at 1.0
+			// Kicks a round at once (1.5), then every 5 s: 6.5, 11.5.
+			if err := m.SetTiming(Timing{Interval: 5 * time.Second, FastInterval: time.Second, Timeout: time.Second, Rise: 2, Fall: 1}); err != nil {
+				t.Fatal(err)
+			}
+			advanceTo(rec, 6*time.Second)
+			if got := check.callCount(); got != 4 {
+				t.Errorf("check ran %d times by 6s, want 4 (0, .5, 1, and 1.5 for the change; the next is at 6.5)", got)
+			}
+			check.set(errors.New("refused"), false)
+			advanceTo(rec, 7*time.Second) // fall 1: down at the 6.5 round
+			rec.assert(t,
+				step{0, StateInit, StateRising},
+				step{1000 * ms, StateRising, StateUp},
+				step{6500 * ms, StateUp, StateDown},
+			)
+		})
+	})
+	t.Run("invalid timing is refused and changes nothing", func(t *testing.T) {
+		m := NewMonitor(bubbleSpec())
+		err := m.SetTiming(Timing{Interval: time.Second, FastInterval: 2 * time.Second, Timeout: time.Second, Rise: 1, Fall: 0})
+		if err == nil || !strings.Contains(err.Error(), "fast_interval: ") || !strings.Contains(err.Error(), "fall: ") {
+			t.Fatalf("error %v, want both problems named", err)
+		}
+		if got := *m.timing.Load(); got != bubbleSpec().Timing() {
+			t.Fatalf("timing %+v after a refused change", got)
+		}
+	})
+}

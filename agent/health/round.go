@@ -18,15 +18,20 @@ const lateGrace = 500 * time.Millisecond
 // goroutine at a time.
 type Round struct {
 	checks  []Checker
-	timeout time.Duration
+	timeout atomic.Int64 // time.Duration; SetTimeout may change it between runs
 	// inflight marks checks whose goroutine has not returned yet.
 	inflight []atomic.Bool
 }
 
 // NewRound returns a Round for checks, each bounded by timeout.
 func NewRound(checks []Checker, timeout time.Duration) *Round {
-	return &Round{checks: checks, timeout: timeout, inflight: make([]atomic.Bool, len(checks))}
+	r := &Round{checks: checks, inflight: make([]atomic.Bool, len(checks))}
+	r.timeout.Store(int64(timeout))
+	return r
 }
+
+// SetTimeout changes the timeout of the runs that start afterwards.
+func (r *Round) SetTimeout(d time.Duration) { r.timeout.Store(int64(d)) }
 
 type checkResult struct {
 	i  int
@@ -39,6 +44,7 @@ type checkResult struct {
 // and is not started again until its previous run has returned. If ctx
 // ends first, the results are incomplete and must not be judged.
 func (r *Round) Run(ctx context.Context) []CheckStatus {
+	timeout := time.Duration(r.timeout.Load())
 	out := make([]CheckStatus, len(r.checks))
 	results := make(chan checkResult, len(r.checks))
 	started := 0
@@ -49,7 +55,7 @@ func (r *Round) Run(ctx context.Context) []CheckStatus {
 		}
 		started++
 		go func() {
-			cctx, cancel := context.WithTimeout(ctx, r.timeout)
+			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			start := time.Now()
 			err := c.Check(cctx)
@@ -58,7 +64,7 @@ func (r *Round) Run(ctx context.Context) []CheckStatus {
 				err = cctx.Err()
 			}
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				err = fmt.Errorf("timed out after %v: %w", r.timeout, err)
+				err = fmt.Errorf("timed out after %v: %w", timeout, err)
 			}
 			cs := CheckStatus{Check: c.String(), OK: err == nil, At: start, Duration: time.Since(start)}
 			if err != nil {
@@ -70,7 +76,7 @@ func (r *Round) Run(ctx context.Context) []CheckStatus {
 			results <- checkResult{i, cs}
 		}()
 	}
-	late := time.NewTimer(r.timeout + lateGrace)
+	late := time.NewTimer(timeout + lateGrace)
 	defer late.Stop()
 	got := make([]bool, len(out))
 	for ; started > 0; started-- {
@@ -82,7 +88,7 @@ func (r *Round) Run(ctx context.Context) []CheckStatus {
 		case <-late.C:
 			for i, c := range r.checks {
 				if !got[i] && out[i].Check == "" {
-					out[i] = CheckStatus{Check: c.String(), At: time.Now(), Error: fmt.Sprintf("did not return within %v", r.timeout+lateGrace)}
+					out[i] = CheckStatus{Check: c.String(), At: time.Now(), Error: fmt.Sprintf("did not return within %v", timeout+lateGrace)}
 				}
 			}
 			return out

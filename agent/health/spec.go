@@ -62,37 +62,66 @@ func (s Spec) WithDefaults() Spec {
 	return s
 }
 
-// Validate reports the first problem in s. Messages start with the YAML key
-// (interval, fast_interval, …) so the caller can prefix the field path.
+// Validate reports every problem in s, joined (errors.Join). Each message
+// starts with the YAML key (interval, fast_interval, …) so the caller can
+// prefix the field path.
 func (s Spec) Validate() error {
-	switch {
-	case s.Name == "":
+	if s.Name == "" {
 		return errors.New("name: must not be empty")
-	case s.Interval <= 0:
-		return fmt.Errorf("interval: must be positive, got %v", s.Interval)
-	case s.FastInterval <= 0:
-		return fmt.Errorf("fast_interval: must be positive, got %v", s.FastInterval)
-	case s.FastInterval > s.Interval:
-		return fmt.Errorf("fast_interval: %v is longer than interval %v", s.FastInterval, s.Interval)
-	case s.Timeout <= 0:
-		return fmt.Errorf("timeout: must be positive, got %v", s.Timeout)
-	case s.Timeout > s.Interval:
-		// Rounds would then run back to back and interval would mean nothing.
-		return fmt.Errorf("timeout: %v is longer than interval %v", s.Timeout, s.Interval)
-	case s.Rise < 1:
-		return fmt.Errorf("rise: must be at least 1, got %d", s.Rise)
-	case s.Fall < 1:
-		return fmt.Errorf("fall: must be at least 1, got %d", s.Fall)
 	}
+	return errors.Join(s.Timing().Validate(), s.validateChecks())
+}
+
+func (s Spec) validateChecks() error {
+	var errs []error
 	for i, c := range s.Checks {
 		if c == nil {
-			return fmt.Errorf("checks[%d]: nil checker", i)
+			errs = append(errs, fmt.Errorf("checks[%d]: nil checker", i))
 		}
 	}
 	if s.MaintenanceFile != "" {
-		if err := checkAbs("maintenance_file", s.MaintenanceFile); err != nil {
-			return err
-		}
+		errs = append(errs, checkAbs("maintenance_file", s.MaintenanceFile))
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// Timing is the part of a Spec that a running Monitor can change without
+// losing its state (Monitor.SetTiming).
+type Timing struct {
+	Interval, FastInterval, Timeout time.Duration
+	Rise, Fall                      int
+}
+
+// Timing returns s's timing.
+func (s Spec) Timing() Timing {
+	return Timing{Interval: s.Interval, FastInterval: s.FastInterval, Timeout: s.Timeout, Rise: s.Rise, Fall: s.Fall}
+}
+
+// Validate reports every problem in t, joined, each starting with its key.
+func (t Timing) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if t.Interval <= 0 {
+		add("interval: must be positive, got %v", t.Interval)
+	}
+	switch {
+	case t.FastInterval <= 0:
+		add("fast_interval: must be positive, got %v", t.FastInterval)
+	case t.FastInterval > t.Interval:
+		add("fast_interval: %v is longer than interval %v", t.FastInterval, t.Interval)
+	}
+	switch {
+	case t.Timeout <= 0:
+		add("timeout: must be positive, got %v", t.Timeout)
+	case t.Timeout > t.Interval:
+		// Rounds would then run back to back and interval would mean nothing.
+		add("timeout: %v is longer than interval %v", t.Timeout, t.Interval)
+	}
+	if t.Rise < 1 {
+		add("rise: must be at least 1, got %d", t.Rise)
+	}
+	if t.Fall < 1 {
+		add("fall: must be at least 1, got %d", t.Fall)
+	}
+	return errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -223,11 +224,18 @@ func newDrainCmd(drain bool) *cobra.Command {
 			if err != nil {
 				return usageErr(fmt.Errorf("read API key: %w", err))
 			}
-			url := base + path
-			if len(args) == 1 {
-				url += "?service=" + args[0]
+			timeout, _ := cmd.Flags().GetDuration("timeout")
+			if timeout <= 0 || timeout > 5*time.Minute {
+				return usageErr(fmt.Errorf("--timeout %s: want more than 0s and at most 5m", timeout))
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			q := neturl.Values{"timeout": {timeout.String()}}
+			if len(args) == 1 {
+				q.Set("service", args[0])
+			}
+			url := base + path + "?" + q.Encode()
+			// The agent answers within timeout; a little more for the
+			// round trip.
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout+5*time.Second)
 			defer cancel()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 			req.Header.Set(agent.APIKeyHeader, strings.TrimSpace(string(key)))
@@ -248,15 +256,26 @@ func newDrainCmd(drain bool) *cobra.Command {
 				}
 				return err
 			}
+			for _, w := range dr.Warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
 			verb := "undrained"
-			if drain {
-				verb = "drained (withdrawal sent)"
+			switch {
+			case drain && len(dr.Withdrawn) > 0:
+				verb = "drained; every peer acknowledged the withdrawal of " + strings.Join(dr.Withdrawn, ", ")
+			case drain:
+				verb = "drained (nothing was announced)"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", strings.Join(dr.Services, ", "), verb)
 			return nil
 		},
 	}
 	addEndpointFlags(c, true)
+	if drain {
+		c.Flags().Duration("timeout", 5*time.Second, "how long to wait for every peer to acknowledge the withdrawal; exit 1 if they do not")
+	} else {
+		c.Flags().Duration("timeout", 5*time.Second, "how long the request may take")
+	}
 	return c
 }
 

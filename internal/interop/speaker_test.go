@@ -219,15 +219,48 @@ func runSpeakerScenario(t *testing.T, agentNS *netns.NS, peer routePeer, resetFr
 	})
 
 	t.Run("rsagent drain withdraws before it returns, without a session reset", func(t *testing.T) {
-		if out, err := a.cli("drain", "voice"); err != nil {
+		out, err := a.cli("drain", "voice")
+		if err != nil {
 			t.Fatalf("rsagent drain voice: %v\n%s", err, out)
 		}
-		// The CLI returned after the UPDATE was written; the peer has it
-		// within a moment.
+		if !strings.Contains(out, "every peer acknowledged the withdrawal of "+voicePrefix) {
+			t.Errorf("drain output %q does not confirm the withdrawal", out)
+		}
+		// The CLI returned after the peer's TCP stack acknowledged the
+		// UPDATE; the peer has processed it within a moment.
 		waitRoute(t, peer, voicePrefix, time.Second, "voice withdrawn by drain", absent)
 		if st := a.status(); !st.Services[0].Drained || st.Services[0].Prefixes[0].Advertised {
 			t.Errorf("status does not show voice drained and withdrawn: %+v", st.Services[0])
 		}
+		if out, err := a.cli("undrain", "voice"); err != nil {
+			t.Fatalf("rsagent undrain voice: %v\n%s", err, out)
+		}
+		waitRoute(t, peer, voicePrefix, 10*time.Second, "voice back after undrain", present)
+		noReset(t, 1)
+	})
+
+	t.Run("rsagent drain cannot succeed while the peer has not acknowledged the withdrawal", func(t *testing.T) {
+		// BGP's TCP segments are dropped: GoBGP writes the withdrawal into
+		// our send queue, but the peer never acknowledges it. A drain that
+		// trusted the socket write would report success here.
+		agentNS.DropTCPPort(t, 179)
+		const timeout = 2 * time.Second
+		start := time.Now()
+		out, err := a.cli("drain", "voice", "--timeout", timeout.String())
+		took := time.Since(start)
+		if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("drain with the path held: want exit 1, got %v after %v\n%s", err, took, out)
+		}
+		if took < timeout || !strings.Contains(out, "not acknowledged by the peer") {
+			t.Errorf("drain failed after %v (timeout %v) with %q; want it to have waited, naming the unacknowledged bytes", took, timeout, out)
+		}
+		t.Logf("drain with the path held failed after %v: %s", took.Round(time.Millisecond), strings.TrimSpace(out))
+		if st := a.status(); !st.Services[0].Drained {
+			t.Errorf("the service must stay drained after a failed drain: %+v", st.Services[0])
+		}
+		agentNS.Undrop(t)
+		// TCP retransmits the queued withdrawal once the path heals.
+		waitRoute(t, peer, voicePrefix, 10*time.Second, "voice withdrawn once the path healed", absent)
 		if out, err := a.cli("undrain", "voice"); err != nil {
 			t.Fatalf("rsagent undrain voice: %v\n%s", err, out)
 		}

@@ -277,6 +277,32 @@ func (n *NS) DropAll(t testing.TB, iface string) {
 	if out, err := n.execStdin(context.Background(), script, "nft", "-f", "-"); err != nil {
 		t.Fatalf("drop all on %s/%s: %v: %s", n.Name, iface, err, out)
 	}
+	n.dropCleanup(t)
+}
+
+// DropTCPPort makes n drop every TCP segment to or from port (e.g. 179: the
+// BGP session freezes while BFD and everything else still flow). Undrop and
+// cleanup remove it, as for DropAll.
+func (n *NS) DropTCPPort(t testing.TB, port int) {
+	t.Helper()
+	p := strconv.Itoa(port)
+	script := strings.Join([]string{
+		"add table inet " + dropTable,
+		"add chain inet " + dropTable + " in { type filter hook input priority 0 ; }",
+		"add chain inet " + dropTable + " out { type filter hook output priority 0 ; }",
+		"add rule inet " + dropTable + " in tcp sport " + p + " drop",
+		"add rule inet " + dropTable + " in tcp dport " + p + " drop",
+		"add rule inet " + dropTable + " out tcp sport " + p + " drop",
+		"add rule inet " + dropTable + " out tcp dport " + p + " drop",
+	}, "\n") + "\n"
+	if out, err := n.execStdin(context.Background(), script, "nft", "-f", "-"); err != nil {
+		t.Fatalf("drop tcp port %d in %s: %v: %s", port, n.Name, err, out)
+	}
+	n.dropCleanup(t)
+}
+
+// dropCleanup registers, once per namespace, the removal of the drop rules.
+func (n *NS) dropCleanup(t testing.TB) {
 	n.mu.Lock()
 	first := !n.dropped
 	n.dropped = true
