@@ -380,7 +380,7 @@ func TestReloadMatrix(t *testing.T) {
 		before, model := e.sessions(), e.a.snap.Load().model
 		p := e.p
 		p.ASN = 65011
-		p.Video = false                // would withdraw video
+		p.Video = false                 // would withdraw video
 		p.Peers = slices.Clone(p.Peers) // would remove a peer
 		p.Peers = p.Peers[:2]
 		err := e.reload(p)
