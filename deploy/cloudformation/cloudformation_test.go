@@ -164,9 +164,15 @@ func TestTheLambdaRoleGrantsTheReconcilerPolicyActions(t *testing.T) {
 			}
 		}
 	}
+	// The daemon looks up its own ENIs (the ones holding bgp.local_address)
+	// to know which routes it owns; the function runs on no appliance and
+	// never looks them up, so its role does without the action.
+	notForTheFunction := map[string]string{"ec2:DescribeNetworkInterfaces": "own-ENI lookup of `rsagent run`"}
+	want = slices.DeleteFunc(want, func(a string) bool { return notForTheFunction[a] != "" })
 	slices.Sort(granted)
 	granted = slices.Compact(granted)
 	slices.Sort(want)
+	want = slices.Compact(want)
 	if len(want) == 0 || !slices.Equal(granted, want) {
 		t.Errorf("the Lambda role grants %v\ndeploy/iam grants      %v", granted, want)
 	}
