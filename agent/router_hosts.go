@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,10 +17,23 @@ import (
 
 // hostProbe is one host's running checks.
 type hostProbe struct {
-	cancel  context.CancelFunc
-	kick    chan struct{} // a round now (BFD came Up); one pending is enough
-	started time.Time
+	cancel context.CancelFunc
+	kick   chan struct{} // a round now (BFD came Up); one pending is enough
+	// firstBy is when the host's first verdict is due at the latest: its
+	// first round's timeout after the start, plus the BFD bring-up wait
+	// when it has a bfd check.
+	firstBy time.Time
+	// bfd: the host has a bfd check, whose first round waits for the
+	// session to come Up (at most bfdBringUp).
+	bfd bool
 }
+
+// bfdBringUp bounds how long a host's first round waits for a new BFD
+// session to come Up. While not Up, both ends send one packet a second
+// (RFC 5880 §6.8.3), so a healthy host takes one to two seconds: judging it
+// earlier would fail it, hold it for failed_hold, and send the routes to
+// whichever host happened to answer first.
+const bfdBringUp = 3 * time.Second
 
 // syncProbesLocked starts a probe for every spec host without one and
 // stops those of hosts no longer in the spec, whose BFD sessions the caller
@@ -94,7 +108,12 @@ func (r *Router) startProbeLocked(h netip.Addr) {
 		checks = []health.Checker{failingCheck{err}}
 	}
 	ctx, cancel := context.WithCancel(r.run.ctx)
-	p := &hostProbe{cancel: cancel, kick: make(chan struct{}, 1), started: time.Now()}
+	p := &hostProbe{cancel: cancel, kick: make(chan struct{}, 1),
+		bfd: slices.ContainsFunc(rh.Checks, func(c RouterCheck) bool { return c.Kind == "bfd" })}
+	p.firstBy = time.Now().Add(rh.Timeout + firstRoundSlack)
+	if p.bfd {
+		p.firstBy = p.firstBy.Add(bfdBringUp)
+	}
 	r.probes[h] = p
 	if _, ok := r.states[h]; !ok {
 		r.met.routerHostHealthy.WithLabelValues(h.String()).Set(0)
@@ -137,6 +156,9 @@ func (r *Router) hostCheckers(h netip.Addr, cs []RouterCheck) ([]health.Checker,
 // probe runs host h's checks every interval (or at once when kicked) and
 // folds each round into its state.
 func (r *Router) probe(ctx context.Context, h netip.Addr, p *hostProbe, round *health.Round, interval time.Duration) {
+	if p.bfd && !r.waitBFDUp(ctx, h, bfdBringUp) {
+		return
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -159,6 +181,29 @@ func (r *Router) probe(ctx context.Context, h netip.Addr, p *hostProbe, round *h
 		}
 		r.observe(h, p, direct.Observation{At: time.Now(), OK: len(failed) == 0, Err: strings.Join(failed, "; ")}, results)
 		timer.Reset(time.Until(start.Add(interval)))
+	}
+}
+
+// waitBFDUp waits until h's BFD session is Up, or for at most limit; it
+// returns false when ctx ended.
+func (r *Router) waitBFDUp(ctx context.Context, h netip.Addr, limit time.Duration) bool {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		st, changed := r.bfdUp.get(h)
+		if s, ok := r.bfd.Session(h); ok {
+			st = s.State
+		}
+		if st == bfd.StateUp {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 

@@ -95,10 +95,8 @@ func (r *Router) pass(ctx context.Context) time.Duration {
 	for _, h := range hosts {
 		st := r.states[h]
 		states[h] = st
-		if p := r.probes[h]; p != nil && !st.Checked {
-			if d := p.started.Add(rm.Health.Timeout + firstRoundSlack); d.After(waitUntil) {
-				waitUntil = d
-			}
+		if p := r.probes[h]; p != nil && !st.Checked && p.firstBy.After(waitUntil) {
+			waitUntil = p.firstBy
 		}
 	}
 	r.mu.Unlock()
