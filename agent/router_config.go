@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rsagent/rsagent/agent/health"
+	"github.com/rsagent/rsagent/routetable"
 	"github.com/rsagent/rsagent/routetable/direct"
 )
 
@@ -178,7 +179,7 @@ func (r *RouterConfig) validate(p *problems) *RouterModel {
 	if r.Region == "" {
 		p.addf("router.region", "is required (e.g. us-east-1)")
 	}
-	if !vpcIDRE.MatchString(r.VPCID) {
+	if !routetable.ValidID("vpc-", r.VPCID) {
 		p.addf("router.vpc_id", "%q is not a VPC id (vpc- and 8 or 17 hex digits)", r.VPCID)
 	}
 	checkHTTPURL(p, "router.endpoint", r.Endpoint)
@@ -190,7 +191,7 @@ func (r *RouterConfig) validate(p *problems) *RouterModel {
 			p.addf("router.route_tables", "an empty list manages nothing; use auto or list tables")
 		}
 		for i, id := range r.RouteTables.IDs {
-			if !rtbIDRE.MatchString(id) {
+			if !routetable.ValidID("rtb-", id) {
 				p.addf(fmt.Sprintf("router.route_tables[%d]", i), "%q is not a route table id (rtb-…)", id)
 			}
 		}

@@ -254,12 +254,7 @@ func (p *problems) addf(path, format string, args ...any) {
 	*p = append(*p, path+": "+fmt.Sprintf(format, args...))
 }
 
-var (
-	serviceNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	vpcIDRE       = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	eniIDRE       = regexp.MustCompile(`^eni-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	rtbIDRE       = regexp.MustCompile(`^rtb-([0-9a-f]{8}|[0-9a-f]{17})$`)
-)
+var serviceNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Validate checks a defaulted Config and builds the Model. Every problem is
 // reported (not just the first), each naming its field path.
@@ -532,14 +527,14 @@ func (r *ReconcileConfig) validate(p *problems) *ReconcileModel {
 	if r.Region == "" {
 		p.addf("reconcile.region", "is required (e.g. us-east-1)")
 	}
-	if !vpcIDRE.MatchString(r.VPCID) {
+	if !routetable.ValidID("vpc-", r.VPCID) {
 		p.addf("reconcile.vpc_id", "%q is not a VPC id (vpc- and 8 or 17 hex digits)", r.VPCID)
 	}
 	checkHTTPURL(p, "reconcile.endpoint", r.Endpoint)
 	if m.Interval < time.Second {
 		p.addf("reconcile.interval", "%s: at least 1s", m.Interval)
 	}
-	if r.SourceRouteTable != "main" && !rtbIDRE.MatchString(r.SourceRouteTable) {
+	if r.SourceRouteTable != "main" && !routetable.ValidID("rtb-", r.SourceRouteTable) {
 		p.addf("reconcile.source_route_table", "%q: want main or a route table id (rtb-…)", r.SourceRouteTable)
 	}
 	if !r.TargetRouteTables.Auto {
@@ -547,7 +542,7 @@ func (r *ReconcileConfig) validate(p *problems) *ReconcileModel {
 			p.addf("reconcile.target_route_tables", "an empty list copies to nothing; use auto or list tables")
 		}
 		for i, id := range r.TargetRouteTables.IDs {
-			if !rtbIDRE.MatchString(id) {
+			if !routetable.ValidID("rtb-", id) {
 				p.addf(fmt.Sprintf("reconcile.target_route_tables[%d]", i), "%q is not a route table id (rtb-…)", id)
 			}
 			if id == r.SourceRouteTable {
@@ -648,7 +643,7 @@ func (r *ReconcileConfig) validateOwnership(p *problems, m *ReconcileModel) {
 		m.ENIsConfigured = true
 		m.NetworkInterfaceIDs = []string{}
 		for i, id := range *ids {
-			if !eniIDRE.MatchString(id) {
+			if !routetable.ValidID("eni-", id) {
 				p.addf(fmt.Sprintf("reconcile.network_interface_ids[%d]", i), "%q is not a network interface id (eni- and 8 or 17 hex digits)", id)
 				continue
 			}

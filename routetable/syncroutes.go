@@ -68,9 +68,10 @@ const (
 	syncRoutesPattern = "PATCH /vpcs/{vpc}/route-tables/{rtb}"
 )
 
-// validID reports whether id is prefix followed by 8 or 17 lowercase hex
-// digits, the seed's id patterns.
-func validID(prefix, id string) bool {
+// ValidID reports whether id is prefix ("vpc-", "rtb-", "eni-") followed by
+// 8 or 17 lowercase hex digits: EC2's id patterns, which the Sync Routes API
+// enforces and the config uses too.
+func ValidID(prefix, id string) bool {
 	rest, ok := strings.CutPrefix(id, prefix)
 	if !ok || len(rest) != 8 && len(rest) != 17 {
 		return false
@@ -251,11 +252,11 @@ func (s *syncRoutes) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vpc, rtb := r.PathValue("vpc"), r.PathValue("rtb")
-	if !validID("vpc-", vpc) {
+	if !ValidID("vpc-", vpc) {
 		s.fail(w, http.StatusBadRequest, "vpc id must be vpc- and 8 or 17 hex digits")
 		return
 	}
-	if !validID("rtb-", rtb) {
+	if !ValidID("rtb-", rtb) {
 		s.fail(w, http.StatusBadRequest, "route table id must be rtb- and 8 or 17 hex digits")
 		return
 	}
