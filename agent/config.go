@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rsagent/rsagent/routetable"
 )
 
 // DefaultConfigPath is where `rsagent run` looks without --config.
@@ -145,6 +147,17 @@ type ReconcileConfig struct {
 type RateConfig struct {
 	Burst     int     `yaml:"burst" json:"burst"`
 	PerSecond float64 `yaml:"per_second" json:"per_second"`
+}
+
+// applyMutatingDefaults fills EC2's default mutating bucket (50, 5/s), the
+// one default of reconcile.mutating_rate and router.mutating_rate.
+func (r *RateConfig) applyMutatingDefaults() {
+	if r.Burst == 0 {
+		r.Burst = routetable.DefaultMutatingBurst
+	}
+	if r.PerSecond == 0 {
+		r.PerSecond = routetable.DefaultMutatingPerSecond
+	}
 }
 
 // NotifyConfig lists optional change notification sinks.

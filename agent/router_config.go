@@ -133,12 +133,7 @@ func (r *RouterConfig) applyDefaults(bfdDefaults BFDTimerConfig) {
 	if r.IgnoreRoutes == nil {
 		r.IgnoreRoutes = []string{}
 	}
-	if r.MutatingRate.Burst == 0 {
-		r.MutatingRate.Burst = 50
-	}
-	if r.MutatingRate.PerSecond == 0 {
-		r.MutatingRate.PerSecond = 5
-	}
+	r.MutatingRate.applyMutatingDefaults()
 	h := &r.Health
 	setDur(&h.Interval, health.DefaultInterval)
 	setDur(&h.Timeout, min(health.DefaultTimeout, h.Interval.D()))

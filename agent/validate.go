@@ -194,7 +194,7 @@ func (c *Config) ApplyDefaults() {
 		}
 	}
 	if r := c.Reconcile; r != nil {
-		setDur(&r.Interval, 5*time.Second)
+		setDur(&r.Interval, routetable.DefaultInterval)
 		if r.SourceRouteTable == "" {
 			r.SourceRouteTable = "main"
 		}
@@ -202,29 +202,24 @@ func (c *Config) ApplyDefaults() {
 			r.TargetRouteTables.Auto = true
 		}
 		if r.Origins == nil {
-			r.Origins = []string{"Advertisement"}
+			r.Origins = []string{routetable.OriginAdvertisement}
 		}
 		if r.Prefixes == nil {
 			r.Prefixes = []string{}
 		}
-		if r.MutatingRate.Burst == 0 {
-			r.MutatingRate.Burst = 50
-		}
-		if r.MutatingRate.PerSecond == 0 {
-			r.MutatingRate.PerSecond = 5
-		}
+		r.MutatingRate.applyMutatingDefaults()
 		if !r.DeferOthers.Set {
 			r.DeferOthers = DeferDuration{D: defaultDeferOthers, Set: true}
 		}
 		if r.IgnoreRoutes == nil {
 			r.IgnoreRoutes = []string{}
 		}
-		setDur(&r.PropagationTTL, 5*time.Minute)
+		setDur(&r.PropagationTTL, routetable.DefaultPropagationTTL)
 		if r.SyncRoutes.Rate.Burst == 0 {
-			r.SyncRoutes.Rate.Burst = 10
+			r.SyncRoutes.Rate.Burst = routetable.DefaultAPIBurst
 		}
 		if r.SyncRoutes.Rate.PerSecond == 0 {
-			r.SyncRoutes.Rate.PerSecond = 1
+			r.SyncRoutes.Rate.PerSecond = routetable.DefaultAPIRate
 		}
 	}
 	if c.Router != nil {

@@ -108,13 +108,23 @@ func (r *Reconciler) PassLock() sync.Locker { return &r.passMu }
 // ErrPass means a pass did not fully succeed; Result says what failed.
 var ErrPass = errors.New("reconcile pass failed")
 
+// Defaults of a zero Config and SyncRoutesConfig; the agent's config uses
+// them too (docs/config.md).
+const (
+	DefaultInterval       = 5 * time.Second
+	DefaultPropagationTTL = 5 * time.Minute
+	// Sync Routes' own API Gateway usage plan: 1 request/s, burst 10.
+	DefaultAPIRate  = 1.0
+	DefaultAPIBurst = 10
+)
+
 // NewReconciler validates cfg and fills defaults. It starts nothing.
 func NewReconciler(api API, cfg Config) (*Reconciler, error) {
 	if cfg.VPCID == "" {
 		return nil, errors.New("reconcile: vpc_id is required")
 	}
 	if cfg.Interval <= 0 {
-		cfg.Interval = 5 * time.Second
+		cfg.Interval = DefaultInterval
 	}
 	if cfg.Source == "" {
 		cfg.Source = "main"
@@ -141,7 +151,7 @@ func NewReconciler(api API, cfg Config) (*Reconciler, error) {
 		cfg.DeferOthers = DeferNever
 	}
 	if cfg.PropagationTTL <= 0 {
-		cfg.PropagationTTL = 5 * time.Minute
+		cfg.PropagationTTL = DefaultPropagationTTL
 	}
 	if cfg.PassTimeout <= 0 {
 		cfg.PassTimeout = 2 * time.Minute

@@ -118,10 +118,10 @@ type syncRoutes struct {
 // missing, replace when the ENI differs, never delete).
 func NewSyncRoutesHandler(api API, cfg SyncRoutesConfig) http.Handler {
 	if cfg.Rate <= 0 {
-		cfg.Rate = 1
+		cfg.Rate = DefaultAPIRate
 	}
 	if cfg.Burst <= 0 {
-		cfg.Burst = 10
+		cfg.Burst = DefaultAPIBurst
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 4 << 10
