@@ -1,7 +1,7 @@
 // Package grafana_test checks deploy/grafana/rsagent.json: it is a sound
 // dashboard (unique ids, panels on the grid without overlap, every query on
 // the ${datasource} variable), and every metric it queries is documented in
-// docs/metrics.md and exists on a running agent's /metrics.
+// docs/metrics.md and exists on a running agent's (or router's) /metrics.
 //
 // To add a panel: copy one of rsagent.json, give it the next free id and a
 // gridPos that overlaps no other panel; these tests check the rest.
@@ -162,7 +162,7 @@ func TestDashboardMetricsExistOnARunningAgent(t *testing.T) {
 	agentAddr, endpoint := netip.MustParseAddr("127.0.0.80"), netip.MustParseAddr("127.0.0.81")
 	vpc := vpcsim.NewVPC("vpc-0123456789abcdef0", netip.MustParsePrefix("10.0.0.0/16"))
 	custom := vpc.AddRouteTable()
-	vpc.AddNetworkInterface(agentAddr)
+	eni := vpc.AddNetworkInterface(agentAddr)
 	ec2 := vpcsim.NewServer(vpc, vpcsim.Options{})
 	if _, err := ec2.Start(); err != nil {
 		t.Fatal(err)
@@ -233,8 +233,31 @@ log: {level: debug}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startAgent(t, netns.RsagentBinary(t), cfgPath)
+	startAgent(t, netns.RsagentBinary(t), "run", cfgPath)
 	metricsURL := "http://" + httpAddr + "/metrics"
+
+	// The direct-mode panels read an `rsagent router`: one destination on
+	// the agent's host, whose ENI has the source/dest check on (a problem
+	// the dashboard shows).
+	if err := vpc.SetSourceDestCheck(eni, true); err != nil {
+		t.Fatal(err)
+	}
+	routerHTTP := netip.AddrPortFrom(agentAddr, uint16(freePort(t, "tcp", agentAddr))).String()
+	routerCfg := fmt.Sprintf(`router:
+  region: us-east-1
+  vpc_id: vpc-0123456789abcdef0
+  endpoint: %s
+  interval: 1s
+  routes: {"198.51.100.0/24": [%s]}
+  health: {interval: 200ms, timeout: 100ms, fall: 1, checks: [{tcp: {port: %d}}]}
+http: {listen: "%s"}
+`, ec2.URL(), agentAddr, health.Addr().(*net.TCPAddr).Port, routerHTTP)
+	routerPath := filepath.Join(dir, "router.yaml")
+	if err := os.WriteFile(routerPath, []byte(routerCfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, netns.RsagentBinary(t), "router", routerPath)
+	routerURL := "http://" + routerHTTP + "/metrics"
 
 	netns.WaitFor(t, 30*time.Second, "BGP and BFD up and the route copied", func() error {
 		m := scrape(metricsURL)
@@ -283,10 +306,14 @@ log: {level: debug}
 
 	names := queried(load(t))
 	netns.WaitFor(t, 15*time.Second, "every queried metric on /metrics", func() error {
-		m := scrape(metricsURL)
+		m, rm := scrape(metricsURL), scrape(routerURL)
 		var missing []string
 		for _, n := range names {
-			if !regexp.MustCompile(`(?m)^` + n + `[{ ]`).MatchString(m) {
+			in := m
+			if strings.HasPrefix(n, "rsagent_router_") {
+				in = rm // direct mode's metrics come from `rsagent router`
+			}
+			if !regexp.MustCompile(`(?m)^` + n + `[{ ]`).MatchString(in) {
 				missing = append(missing, n)
 			}
 		}
@@ -298,10 +325,10 @@ log: {level: debug}
 	t.Logf("all %d metrics the dashboard queries are exposed: %v", len(names), names)
 }
 
-func startAgent(t *testing.T, bin, cfg string) {
+func startAgent(t *testing.T, bin, command, cfg string) {
 	t.Helper()
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "run", "--config", cfg)
+	cmd := exec.Command(bin, command, "--config", cfg)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
