@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -14,17 +13,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsagent/rsagent/internal/loophost"
 	"github.com/rsagent/rsagent/internal/vpcsim"
 )
 
+// freeLoopbackPort is a port outside the ephemeral range: a probed port
+// from inside it can be handed to an outgoing connection before the daemon
+// binds it.
 func freeLoopbackPort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := loophost.StablePort("tcp", netip.MustParseAddr("127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return int(p)
 }
 
 // TestAgentRunsTheReconcilerAndTheSyncRoutesAPI runs a whole agent with a

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/rsagent/rsagent/bfd"
+	"github.com/rsagent/rsagent/internal/loophost"
 )
 
 // mutableConn lets a test silence a peer's sends without closing anything,
@@ -48,12 +49,11 @@ func (l *socketLog) listen(mute *atomic.Bool) bfd.ListenPacketFunc {
 
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	p, err := loophost.StablePort("udp", netip.MustParseAddr("127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	return int(p)
 }
 
 type wireEnd struct {

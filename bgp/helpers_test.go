@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -16,6 +15,8 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"github.com/rsagent/rsagent/internal/loophost"
 )
 
 const (
@@ -30,12 +31,11 @@ var speakerAddr = netip.MustParseAddr("127.0.0.1")
 // acceptable on loopback.
 func freePort(t testing.TB, host string) uint16 {
 	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	p, err := loophost.StablePort("tcp", netip.MustParseAddr(host))
 	if err != nil {
 		t.Fatalf("find free port on %s: %v", host, err)
 	}
-	defer l.Close()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
+	return p
 }
 
 // eventually polls cond every 20 ms until it returns nil or timeout passes.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsagent/rsagent/internal/loophost"
 	"github.com/rsagent/rsagent/internal/netns"
 	"github.com/rsagent/rsagent/internal/vpcsim"
 )
@@ -184,12 +186,12 @@ func (r *rie) invoke(tb testing.TB, payload []byte) (int, []byte) {
 
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo := netip.MustParseAddr("127.0.0.1")
+	p, err := loophost.StablePort("tcp", lo)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return netip.AddrPortFrom(lo, p).String()
 }
 
 // lambdaConfig writes the function's config: the reconcile section only,

@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rsagent/rsagent/agent"
+	"github.com/rsagent/rsagent/internal/loophost"
 	"github.com/rsagent/rsagent/internal/vpcsim"
 )
 
@@ -173,10 +173,10 @@ func TestRouterCommandAndStatus(t *testing.T) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo := netip.MustParseAddr("127.0.0.1")
+	p, err := loophost.StablePort("tcp", lo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return netip.AddrPortFrom(lo, p).String()
 }

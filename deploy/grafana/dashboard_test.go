@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsagent/rsagent/internal/loophost"
 	"github.com/rsagent/rsagent/internal/netns"
 	"github.com/rsagent/rsagent/internal/vpcsim"
 )
@@ -374,43 +375,9 @@ func acceptAll(l net.Listener) {
 // freePort finds a port free on every address for the network.
 func freePort(t *testing.T, network string, addrs ...netip.Addr) int {
 	t.Helper()
-	for range 50 {
-		var port int
-		var held []io.Closer
-		ok := true
-		for i, a := range addrs {
-			p := port
-			var err error
-			var cl io.Closer
-			if network == "tcp" {
-				var l net.Listener
-				l, err = net.Listen("tcp", netip.AddrPortFrom(a, uint16(p)).String())
-				if err == nil {
-					cl, p = l, l.Addr().(*net.TCPAddr).Port
-				}
-			} else {
-				var c net.PacketConn
-				c, err = net.ListenPacket("udp4", netip.AddrPortFrom(a, uint16(p)).String())
-				if err == nil {
-					cl, p = c, c.LocalAddr().(*net.UDPAddr).Port
-				}
-			}
-			if err != nil {
-				ok = false
-				break
-			}
-			held = append(held, cl)
-			if i == 0 {
-				port = p
-			}
-		}
-		for _, c := range held {
-			c.Close()
-		}
-		if ok {
-			return port
-		}
+	p, err := loophost.StablePort(network, addrs...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no %s port free on all of %v", network, addrs)
-	return 0
+	return int(p)
 }

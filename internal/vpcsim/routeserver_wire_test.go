@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/rsagent/rsagent/bfd"
 	"github.com/rsagent/rsagent/bgp"
+	"github.com/rsagent/rsagent/internal/loophost"
 )
 
 // Addresses of this test only, so it can run beside the lab's and the bgp
@@ -37,19 +37,15 @@ func wireLogger() *slog.Logger {
 
 func freeLoopbackPorts(t *testing.T) (tcp uint16, udp int) {
 	t.Helper()
-	l, err := net.Listen("tcp", netip.AddrPortFrom(wireEndpoint, 0).String())
+	tcp, err := loophost.StablePort("tcp", wireEndpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tcp = uint16(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	c, err := net.ListenPacket("udp4", netip.AddrPortFrom(wireEndpoint, 0).String())
+	u, err := loophost.StablePort("udp", wireEndpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	udp = c.LocalAddr().(*net.UDPAddr).Port
-	c.Close()
-	return tcp, udp
+	return tcp, int(u)
 }
 
 // waitVPC re-checks cond on every change of the VPC until it holds.
