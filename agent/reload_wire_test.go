@@ -127,16 +127,15 @@ func newReloadEnv(t *testing.T) *reloadEnv {
 	if err := vpc.EnablePropagation(rs.ID(), vpc.MainTableID()); err != nil {
 		t.Fatal(err)
 	}
-	rsCtx, stopRS := context.WithCancel(context.Background())
-	rsDone := make(chan error, 1)
-	go func() { rsDone <- rs.Run(rsCtx) }()
+	stopRS, err := rs.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		stopRS()
-		if err := <-rsDone; err != nil {
+		if err := stopRS(); err != nil {
 			t.Errorf("route server: %v", err)
 		}
 	})
-	<-rs.Ready()
 
 	e := &reloadEnv{t: t, rs: rs, eps: map[string]netip.Addr{}, p: reloadParams{
 		BGPPort: int(bgpPort), BFDPort: int(bfdPort), ASN: 65010, LogLevel: "info",

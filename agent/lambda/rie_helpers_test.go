@@ -15,8 +15,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -81,28 +79,12 @@ func packageFunction(tb testing.TB, config string) string {
 
 // rie is one emulated Lambda execution environment running bootstrap.
 type rie struct {
-	url string
-	cmd *exec.Cmd
-	log *lockedBuffer
+	url  string
+	proc *netns.Proc
 }
 
-// lockedBuffer collects the emulator's stdout and stderr.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// log is the emulator's and the function's output so far.
+func (r *rie) log() string { return r.proc.Log() }
 
 // startRIE runs the emulator on 127.0.0.1 (both its invoke API and the
 // Runtime API it serves to the function) with task/bootstrap as the
@@ -122,26 +104,7 @@ func startRIE(tb testing.TB, task string, timeout time.Duration) *rie {
 		"--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, filepath.Join(task, "bootstrap"))
 	cmd.Dir = task
 	cmd.Env = env
-	r := &rie{url: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations", cmd: cmd, log: &lockedBuffer{}}
-	cmd.Stdout, cmd.Stderr = r.log, r.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", rieBinary, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	tb.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if tb.Failed() {
-			tb.Logf("emulator and function output:\n%s", r.log.String())
-		}
-	})
+	r := &rie{url: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations", proc: netns.StartCmd(tb, cmd)}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", invokeAddr, time.Second)

@@ -255,7 +255,7 @@ func TestLambdaUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 
 	t.Run("the logs are JSON lines", func(t *testing.T) {
 		n := 0
-		for _, line := range strings.Split(fn.log.String(), "\n") {
+		for _, line := range strings.Split(fn.log(), "\n") {
 			if !strings.HasPrefix(line, "{") {
 				continue
 			}
@@ -269,10 +269,10 @@ func TestLambdaUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 			}
 		}
 		if n < 4 {
-			t.Errorf("found %d pass/request log lines in:\n%s", n, fn.log.String())
+			t.Errorf("found %d pass/request log lines in:\n%s", n, fn.log())
 		}
 		if testing.Verbose() {
-			t.Logf("emulator and function output:\n%s", fn.log.String())
+			t.Logf("emulator and function output:\n%s", fn.log())
 		}
 	})
 }

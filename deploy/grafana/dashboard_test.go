@@ -9,7 +9,6 @@ package grafana_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,7 +21,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -182,20 +180,15 @@ func TestDashboardMetricsExistOnARunningAgent(t *testing.T) {
 	if err := vpc.EnablePropagation(rs.ID(), vpc.MainTableID()); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	rsDone := make(chan error, 1)
-	go func() { rsDone <- rs.Run(ctx) }()
+	stopRS, err := rs.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-rsDone; err != nil {
+		if err := stopRS(); err != nil {
 			t.Errorf("emulated route server: %v", err)
 		}
 	})
-	select {
-	case <-rs.Ready():
-	case err := <-rsDone:
-		t.Fatalf("emulated route server: %v", err)
-	}
 
 	health, err := net.Listen("tcp", netip.AddrPortFrom(agentAddr, 0).String())
 	if err != nil {
@@ -328,27 +321,7 @@ http: {listen: "%s"}
 
 func startAgent(t *testing.T, bin, command, cfg string) {
 	t.Helper()
-	var out bytes.Buffer
-	cmd := exec.Command(bin, command, "--config", cfg)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("agent output:\n%s", out.String())
-		}
-	})
+	netns.StartCmd(t, exec.Command(bin, command, "--config", cfg))
 }
 
 func scrape(url string) string {

@@ -30,17 +30,30 @@ var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // If the test failed, the cleanup logs the tail of the process's output.
 func (n *NS) Start(t testing.TB, name string, args ...string) *Proc {
 	t.Helper()
+	return startCmd(t, exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...),
+		name, fmt.Sprintf("%s %s (in %s)", name, strings.Join(args, " "), n.Name))
+}
+
+// StartCmd runs a prepared command (its Dir and Env set by the caller) in
+// the background where the test runs, and stops and reports it as Start
+// does.
+func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
+	t.Helper()
+	return startCmd(t, cmd, cmd.Path, strings.Join(cmd.Args, " "))
+}
+
+func startCmd(t testing.TB, cmd *exec.Cmd, name, what string) *Proc {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), unsafeFileChars.ReplaceAllString(filepath.Base(name), "_")+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatalf("create log for %s: %v", name, err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s in %s: %v", name, n.Name, err)
+		t.Fatalf("start %s: %v", what, err)
 	}
 	p := &Proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go func() {
@@ -52,7 +65,7 @@ func (n *NS) Start(t testing.TB, name string, args ...string) *Proc {
 			t.Errorf("stopping %s: %v", name, err)
 		}
 		if t.Failed() {
-			t.Logf("last output of %s %s (in %s):\n%s", name, strings.Join(args, " "), n.Name, tail(p.Log(), 40))
+			t.Logf("last output of %s:\n%s", what, tail(p.Log(), 40))
 		}
 	})
 	return p

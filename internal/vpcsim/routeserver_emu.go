@@ -222,6 +222,24 @@ func (r *RouteServer) EndpointIDs() []string {
 // was started. A BFD socket that cannot bind makes Run return an error.
 func (r *RouteServer) Ready() <-chan struct{} { return r.ready }
 
+// Start runs r in the background and returns once it is Ready (or Run's
+// error if it stopped first). stop ends r and returns Run's error.
+func (r *RouteServer) Start() (stop func() error, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	select {
+	case <-r.ready:
+	case err := <-done:
+		cancel()
+		return nil, fmt.Errorf("emulated route server: %w", err)
+	}
+	return func() error {
+		cancel()
+		return <-done
+	}, nil
+}
+
 // Routes returns the current best path per prefix (what is in the FIB).
 func (r *RouteServer) Routes() []Candidate {
 	r.mu.Lock()

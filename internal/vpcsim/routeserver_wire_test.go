@@ -88,21 +88,17 @@ func TestRouteServerOverTheWire(t *testing.T) {
 	if err := v.EnablePropagation(rs.ID(), v.MainTableID()); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	rsDone := make(chan error, 1)
-	go func() { rsDone <- rs.Run(ctx) }()
+	stopRS, err := rs.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-rsDone; err != nil {
+		if err := stopRS(); err != nil {
 			t.Errorf("route server Run: %v", err)
 		}
 	})
-	select {
-	case <-rs.Ready():
-	case err := <-rsDone:
-		t.Fatalf("route server stopped: %v", err)
-	}
 
+	ctx := t.Context()
 	// The appliance: GoBGP dialling the endpoint, started before the endpoint
 	// admits it (GoBGP v4.8.0 globals), and a BFD manager bound to its own address.
 	app := server.NewBgpServer(server.LoggerOption(bgp.GoBGPLogger(wireLogger())))
