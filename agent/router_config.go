@@ -171,16 +171,7 @@ func (r *RouterConfig) validate(p *problems) *RouterModel {
 		Preempt: r.Preempt, RemoveUnlisted: r.RemoveUnlisted, DryRun: r.DryRun,
 		MutatingBurst: r.MutatingRate.Burst, MutatingPerSecond: r.MutatingRate.PerSecond,
 	}
-	if r.Region == "" {
-		p.addf("router.region", "is required (e.g. us-east-1)")
-	}
-	if !routetable.ValidID("vpc-", r.VPCID) {
-		p.addf("router.vpc_id", "%q is not a VPC id (vpc- and 8 or 17 hex digits)", r.VPCID)
-	}
-	checkHTTPURL(p, "router.endpoint", r.Endpoint)
-	if m.Interval < time.Second {
-		p.addf("router.interval", "%s: at least 1s", m.Interval)
-	}
+	validateEC2Section(p, "router", r.Region, r.VPCID, r.Endpoint, m.Interval)
 	if !r.RouteTables.Auto {
 		if len(r.RouteTables.IDs) == 0 {
 			p.addf("router.route_tables", "an empty list manages nothing; use auto or list tables")

@@ -519,16 +519,7 @@ func (r *ReconcileConfig) validate(p *problems) *ReconcileModel {
 		PropagationTTL: r.PropagationTTL.D(), Webhook: r.Notify.Webhook, SNSTopicARN: r.Notify.SNSTopicARN,
 		APIRate: r.SyncRoutes.Rate.PerSecond, APIBurst: r.SyncRoutes.Rate.Burst,
 	}
-	if r.Region == "" {
-		p.addf("reconcile.region", "is required (e.g. us-east-1)")
-	}
-	if !routetable.ValidID("vpc-", r.VPCID) {
-		p.addf("reconcile.vpc_id", "%q is not a VPC id (vpc- and 8 or 17 hex digits)", r.VPCID)
-	}
-	checkHTTPURL(p, "reconcile.endpoint", r.Endpoint)
-	if m.Interval < time.Second {
-		p.addf("reconcile.interval", "%s: at least 1s", m.Interval)
-	}
+	validateEC2Section(p, "reconcile", r.Region, r.VPCID, r.Endpoint, m.Interval)
 	if r.SourceRouteTable != "main" && !routetable.ValidID("rtb-", r.SourceRouteTable) {
 		p.addf("reconcile.source_route_table", "%q: want main or a route table id (rtb-…)", r.SourceRouteTable)
 	}
@@ -591,6 +582,21 @@ func (c *Config) validateHTTP(p *problems) HTTPModel {
 		}
 	}
 	return m
+}
+
+// validateEC2Section checks the keys reconcile and router share: where the
+// VPC is, how to reach EC2, and how often to look.
+func validateEC2Section(p *problems, section, region, vpcID, endpoint string, interval time.Duration) {
+	if region == "" {
+		p.addf(section+".region", "is required (e.g. us-east-1)")
+	}
+	if !routetable.ValidID("vpc-", vpcID) {
+		p.addf(section+".vpc_id", "%q is not a VPC id (vpc- and 8 or 17 hex digits)", vpcID)
+	}
+	checkHTTPURL(p, section+".endpoint", endpoint)
+	if interval < time.Second {
+		p.addf(section+".interval", "%s: at least 1s", interval)
+	}
 }
 
 // checkHTTPURL reports a set raw that is not an http(s) URL with a host.
