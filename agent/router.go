@@ -303,7 +303,7 @@ func (r *Router) Reload(next *Model) error {
 		r.restartProbesLocked(!sameChecks)
 	}
 	r.mu.Unlock()
-	if healthChanged && r.bfd != nil {
+	if (healthChanged || !bfdAuthEqual(cur.BFDAuth, next.BFDAuth)) && r.bfd != nil {
 		r.updateBFDTimers(next)
 	}
 	if source != "" {

@@ -136,8 +136,7 @@ func (r *Router) hostCheckers(h netip.Addr, cs []RouterCheck) ([]health.Checker,
 		case "icmp":
 			ck, err = health.NewICMP(h)
 		case "bfd":
-			err = r.bfd.AddSession(bfd.SessionConfig{Peer: h, Local: c.Local, DesiredMinTx: c.BFD.MinTx,
-				RequiredMinRx: c.BFD.MinRx, DetectMult: c.BFD.Multiplier})
+			err = r.bfd.AddSession(routerBFDSession(r.model, h, c))
 			if errors.Is(err, bfd.ErrSessionExists) {
 				err = nil // a probe restarted by a reload keeps its session
 			}
@@ -360,14 +359,20 @@ func (r *Router) removeBFDSessions(hosts []netip.Addr) {
 
 // updateBFDTimers negotiates changed timers with a Poll sequence: the
 // sessions stay Up.
+// routerBFDSession is host h's BFD session for the bfd check c, with the
+// agent-wide bfd.auth.
+func routerBFDSession(m *Model, h netip.Addr, c RouterCheck) bfd.SessionConfig {
+	return bfd.SessionConfig{Peer: h, Local: c.Local, DesiredMinTx: c.BFD.MinTx,
+		RequiredMinRx: c.BFD.MinRx, DetectMult: c.BFD.Multiplier, Auth: m.BFDAuth}
+}
+
 func (r *Router) updateBFDTimers(m *Model) {
 	c, ok := bfdCheckOf(m.Router)
 	if !ok {
 		return
 	}
 	for _, s := range r.bfd.Sessions() {
-		err := r.bfd.UpdateSession(bfd.SessionConfig{Peer: s.Peer, Local: c.Local, DesiredMinTx: c.BFD.MinTx,
-			RequiredMinRx: c.BFD.MinRx, DetectMult: c.BFD.Multiplier})
+		err := r.bfd.UpdateSession(routerBFDSession(m, s.Peer, c))
 		if err != nil {
 			r.log.Warn("bfd timers not updated", "host", s.Peer, "error", err)
 		}
