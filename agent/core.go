@@ -98,8 +98,13 @@ func (a *Agent) loop(ctx context.Context, c *core, bgpEvents <-chan bgp.PeerEven
 		case <-ctx.Done():
 			return nil
 		case o := <-a.ops:
+			// Published before the caller hears back, so that what it
+			// reads next (Status, the model a Reload plans against) is
+			// what it just did.
 			o.fn(c)
+			c.publish()
 			close(o.done)
+			continue
 		case <-a.health.signal:
 			for _, ev := range a.health.take() {
 				c.onHealth(ev)

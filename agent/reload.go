@@ -201,10 +201,24 @@ func (c *core) commit(pl *reloadPlan) error {
 		delete(c.lastReset, addr)
 	}
 	c.model = pl.to
+	old := map[string]ServiceModel{}
+	for _, s := range pl.from.Services {
+		old[s.Name] = s
+	}
 	for _, s := range pl.svcRemove {
 		c.stopService(s.Name)
-		for _, p := range s.Prefixes {
-			a.metrics.prefixAdvertised.DeleteLabelValues(s.Name, p.String())
+	}
+	// A prefix a service no longer has must not stay in the metrics at its
+	// last value.
+	for name, o := range old {
+		var keep []netip.Prefix
+		if i := slices.IndexFunc(pl.to.Services, func(s ServiceModel) bool { return s.Name == name }); i >= 0 {
+			keep = pl.to.Services[i].Prefixes
+		}
+		for _, p := range o.Prefixes {
+			if !slices.Contains(keep, p) {
+				a.metrics.prefixAdvertised.DeleteLabelValues(name, p.String())
+			}
 		}
 	}
 	for _, s := range pl.svcReplace {

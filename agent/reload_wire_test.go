@@ -444,6 +444,9 @@ func TestReloadMatrix(t *testing.T) {
 		if _, ok := e.service("video"); ok {
 			t.Error("video still has a monitor")
 		}
+		if e.a.metrics.prefixAdvertised.DeleteLabelValues("video", "203.0.113.11/32") {
+			t.Error("rsagent_prefix_advertised still has a series for the removed service's prefix")
+		}
 		for _, s := range e.a.bfd.Sessions() {
 			if s.Peer == eps[2] {
 				t.Errorf("the removed peer's BFD session is still there: %+v", s)
