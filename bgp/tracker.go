@@ -197,8 +197,13 @@ func (w *updateWait) pending(o *owner, peers map[netip.Addr]*api.Peer, now time.
 // everything written to it ("" when nothing does).
 func (o *owner) unacked(a netip.Addr) (string, error) {
 	rt := o.rt[a]
-	if rt == nil || !rt.conn.valid() {
+	switch {
+	case rt == nil:
 		return "", errSocketGone
+	case !rt.conn.valid():
+		// GoBGP says Established but its event (which carries the ports)
+		// has not reached us yet: ask again at the next poll.
+		return "the session's connection is not known yet", nil
 	}
 	n, err := unackedBytes(rt.conn.local, rt.conn.remote)
 	switch {
