@@ -49,7 +49,6 @@ func (o *owner) onPeerEvent(pe peerEvent) {
 		}
 		rt.pending, rt.pendingKind = "", ""
 	}
-	rt.conn = connTuple{}
 	if to == StateEstablished {
 		tr := ev.Peer.Transport
 		rt.conn = connTuple{
@@ -78,6 +77,9 @@ func (o *owner) expectDrop(rt *peerRuntime, reason, cause string) {
 func (o *owner) setState(addr netip.Addr, rt *peerRuntime, to string, at time.Time, reason, cause, notification string) {
 	from := rt.state
 	rt.state, rt.since = to, at
+	if to != StateEstablished {
+		rt.conn = connTuple{} // the session's connection is gone (or not yet there)
+	}
 	if reason != "" {
 		rt.lastReason = reason
 	}
