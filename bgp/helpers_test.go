@@ -346,6 +346,11 @@ func waitEstablished(t testing.TB, s *Speaker, addr netip.Addr) PeerStatus {
 		if st.State != StateEstablished {
 			return fmt.Errorf("state %q", st.State)
 		}
+		// GoBGP can say Established a moment before its event reaches the
+		// speaker; until then the session's start is GoBGP's whole second.
+		if st.EstablishedCount == 0 {
+			return errors.New("established, but the speaker has not had the event yet")
+		}
 		return nil
 	})
 	return st
