@@ -477,9 +477,6 @@ func (r *RouteServer) sync(ctx context.Context) {
 	best := BestPaths(cands)
 	r.install(best)
 	r.mirror(views, cands, best)
-	r.mu.Lock()
-	r.best = best
-	r.mu.Unlock()
 }
 
 func (r *RouteServer) adjIn(e *rsEndpoint, peer netip.Addr, live bool) []Candidate {
@@ -593,9 +590,13 @@ func (r *RouteServer) withdrawLocked(table string, keep map[netip.Prefix]Route) 
 
 // mirror writes peer status and the routing database into the VPC, only
 // when they changed, so that VPC generation waits are not woken for nothing.
+//
+// best is published in the same critical section as the routing database,
+// so that Routes and RIB never disagree for an observer.
 func (r *RouteServer) mirror(views []peerView, cands, best []Candidate) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.best = best
 	for _, v := range views {
 		id := v.endpoint.peerIDs[v.peer]
 		st := [2]string{PeerStatusDown, PeerStatusDown}

@@ -173,13 +173,19 @@ func TestRouteServerOverTheWire(t *testing.T) {
 			}
 			return nil
 		})
-		rib := rs.RIB()
-		if len(rib) != 1 || !rib[0].InFIB || rib[0].NextHop != wireAppliance || !slices.Equal(rib[0].ASPath, []uint32{65010, 65010, 65010}) {
-			t.Errorf("RIB = %+v, want one in-FIB path with AS path [65010 65010 65010]", rib)
-		}
-		if r := rs.Routes(); len(r) != 1 || r[0].ASPathLen != 3 {
-			t.Errorf("Routes() = %+v", r)
-		}
+		// The tables, the peer status and the routing database are each
+		// written by their own step of a pass: the database may lag the
+		// route by one pass.
+		waitVPC(t, v, 5*time.Second, "routing database", func() error {
+			rib := rs.RIB()
+			if len(rib) != 1 || !rib[0].InFIB || rib[0].NextHop != wireAppliance || !slices.Equal(rib[0].ASPath, []uint32{65010, 65010, 65010}) {
+				return fmt.Errorf("RIB = %+v, want one in-FIB path with AS path [65010 65010 65010]", rib)
+			}
+			if r := rs.Routes(); len(r) != 1 || r[0].ASPathLen != 3 {
+				return fmt.Errorf("Routes() = %+v", r)
+			}
+			return nil
+		})
 	})
 	t.Run("BFD loss drops the route while BGP stays up", func(t *testing.T) {
 		rs.SetPartitioned(wireAppliance, true)
