@@ -86,7 +86,7 @@ func newFixture(tb testing.TB, o fixtureOptions) *fixture {
 	}
 	tb.Cleanup(func() { _ = f.srv.Close() })
 	client := vpcsim.EC2Client(f.srv, func(eo *ec2.Options) {
-		eo.HTTPClient = NewHTTPClient()
+		eo.HTTPClient = NewHTTPClient(eo.HTTPClient)
 		eo.Retryer = retry.NewStandard(func(so *retry.StandardOptions) { so.MaxBackoff = 50 * time.Millisecond })
 	})
 	f.api = NewEC2API(client)
