@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
+	"time"
 
 	"github.com/rsagent/rsagent/routetable"
 )
@@ -39,6 +41,10 @@ func NewReconcileFunction(ctx context.Context, m *ReconcileModel, log *slog.Logg
 func (f *ReconcileFunction) RunOnce(ctx context.Context) (routetable.Result, error) {
 	return f.h.rec.RunOnce(ctx)
 }
+
+// FollowUps are the delays after a change was signalled at which the
+// daemon looks again: Route Server installs routes asynchronously.
+func (f *ReconcileFunction) FollowUps() []time.Duration { return slices.Clone(followUpPasses[:]) }
 
 // SyncRoutes is the Sync Routes API handler that `run` mounts, accepting
 // the API key key. It shares the reconciler's write budget and pass lock.

@@ -7,8 +7,9 @@
 //     Routes handler that `rsagent run` mounts (same validation, same status
 //     codes, same JSON); the proxy response carries its status and body.
 //   - An EventBridge "Scheduled Event" runs one reconcile pass.
-//   - An SNS notification (Route Server's BGP/BFD status changes) runs one
-//     reconcile pass.
+//   - An SNS notification (Route Server's BGP/BFD status changes) runs a
+//     reconcile pass at once and the daemon's follow-ups (0.3 s and 1 s
+//     later), because Route Server installs routes asynchronously.
 //   - Anything else is an invocation error that names what arrived.
 //
 // The adapter is thin on purpose: the reconciler and the handler come from
@@ -16,7 +17,7 @@
 // exactly as the daemon does, so pacing and ownership rules are the same.
 // It adds only what a Lambda needs: every pass and request ends before the
 // function's deadline (see budget), and reports itself in the invocation
-// result and in one JSON log line. docs/serverless.md is the user guide.
+// result and in one JSON log line per pass. docs/serverless.md is the user guide.
 //
 // Only cmd/rsagent imports this package.
 package lambda

@@ -63,7 +63,8 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		f.log.Error("unsupported event", "error", err, "payload_bytes", len(payload))
 		return nil, err
 	}
-	ctx, cancel := budget(ctx, f.now())
+	start := f.now()
+	ctx, cancel := budget(ctx, start)
 	defer cancel()
 	switch kind {
 	case KindAPIGateway:
@@ -81,9 +82,11 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		for _, r := range ev.Records {
 			notes = append(notes, Notification{TopicARN: r.SNS.TopicArn, Subject: r.SNS.Subject, MessageID: r.SNS.MessageID})
 		}
-		return f.pass(ctx, KindSNS, notes)
+		// Route Server installs what the notification is about
+		// asynchronously: look again when the daemon would.
+		return f.passes(ctx, KindSNS, notes, start, f.rec.FollowUps())
 	default:
-		return f.pass(ctx, KindSchedule, nil)
+		return f.passes(ctx, KindSchedule, nil, start, nil)
 	}
 }
 
@@ -98,15 +101,19 @@ type Notification struct {
 type PassReport struct {
 	Trigger       Kind           `json:"trigger"`
 	Notifications []Notification `json:"notifications,omitempty"`
-	// Applied and Failed count the pass's writes (in dry-run: the writes EC2
-	// said it would accept, and those it would refuse).
+	// Applied and Failed count the writes of every pass of the invocation
+	// (in dry-run: the writes EC2 said it would accept, and those it would
+	// refuse).
 	Applied int `json:"applied"`
 	Failed  int `json:"failed"`
-	// EC2Requests counts every EC2 attempt of the pass, retries included;
-	// EC2Throttled those EC2 answered RequestLimitExceeded.
+	// EC2Requests counts every EC2 attempt of the invocation, retries
+	// included; EC2Throttled those EC2 answered RequestLimitExceeded.
 	EC2Requests  int               `json:"ec2_requests"`
 	EC2Throttled int               `json:"ec2_throttled"`
 	Pass         routetable.Result `json:"pass"`
+	// FollowUps are the passes an SNS notification runs after the first one,
+	// 0.3 s and 1 s after it arrived, as far as the deadline allows.
+	FollowUps []routetable.Result `json:"follow_ups,omitempty"`
 }
 
 // PassError is the invocation error of a pass that did not fully succeed.
@@ -122,30 +129,68 @@ func (e *PassError) Error() string {
 
 func (e *PassError) Unwrap() error { return e.Err }
 
-func (f *Function) pass(ctx context.Context, trigger Kind, notes []Notification) ([]byte, error) {
+// passes runs one pass at once and one at each of followUps after start,
+// while ctx's deadline leaves room, and reports them together. A pass that
+// fails ends the invocation with a PassError: the next trigger retries.
+func (f *Function) passes(ctx context.Context, trigger Kind, notes []Notification, start time.Time, followUps []time.Duration) ([]byte, error) {
+	rep := PassReport{Trigger: trigger, Notifications: notes}
+	res, err := f.pass(ctx, &rep, 0)
+	rep.Pass = res
+	for i, d := range followUps {
+		if err != nil {
+			break
+		}
+		at := start.Add(d)
+		if dl, ok := ctx.Deadline(); ok && !at.Before(dl) {
+			break
+		}
+		t := time.NewTimer(at.Sub(f.now()))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		res, err = f.pass(ctx, &rep, i+1)
+		rep.FollowUps = append(rep.FollowUps, res)
+	}
+	if err != nil {
+		return nil, &PassError{Report: rep, Err: err}
+	}
+	return json.Marshal(rep)
+}
+
+// pass runs one reconcile pass, adds what it did to rep and logs it.
+func (f *Function) pass(ctx context.Context, rep *PassReport, followUp int) (routetable.Result, error) {
 	before := f.count.snapshot()
 	res, err := f.rec.RunOnce(ctx)
 	after := f.count.snapshot()
-	rep := PassReport{Trigger: trigger, Notifications: notes, Pass: res,
-		EC2Requests: after.requests - before.requests, EC2Throttled: after.throttled - before.throttled}
+	requests, throttled := after.requests-before.requests, after.throttled-before.throttled
+	rep.EC2Requests += requests
+	rep.EC2Throttled += throttled
+	var applied, failed int
 	for _, o := range res.Changes {
 		switch {
 		case o.Applied:
-			rep.Applied++
+			applied++
 		case o.Error != "":
-			rep.Failed++
+			failed++
 		}
 	}
-	attrs := []any{"trigger", string(trigger), "vpc_id", res.VPCID, "result", res.Result, "dry_run", res.DryRun,
-		"changes", len(res.Changes), "applied", rep.Applied, "failed", rep.Failed,
-		"ec2_requests", rep.EC2Requests, "ec2_throttled", rep.EC2Throttled,
-		"duration_seconds", res.DurationSeconds, "notifications", len(notes)}
+	rep.Applied += applied
+	rep.Failed += failed
+	attrs := []any{"trigger", string(rep.Trigger), "follow_up", followUp, "vpc_id", res.VPCID, "result", res.Result,
+		"dry_run", res.DryRun, "changes", len(res.Changes), "applied", applied, "failed", failed,
+		"ec2_requests", requests, "ec2_throttled", throttled,
+		"duration_seconds", res.DurationSeconds, "notifications", len(rep.Notifications)}
 	if err != nil {
 		f.log.Warn("reconcile pass failed", append(attrs, "failures", res.Failures, "error", err)...)
-		return nil, &PassError{Report: rep, Err: err}
+		return res, err
 	}
 	f.log.Info("reconcile pass", attrs...)
-	return json.Marshal(rep)
+	return res, nil
 }
 
 // budget bounds the work of one invocation so that it ends, and reports,

@@ -130,6 +130,43 @@ func TestLambdaUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 		}
 	})
 
+	t.Run("an SNS notification that Route Server's install follows is looked at again", func(t *testing.T) {
+		// Route Server moves the route back to A only once the first pass
+		// has read the tables: that pass finds nothing to do, a follow-up
+		// must.
+		mark := len(l.srv.Log())
+		installed := make(chan error, 1)
+		go func() {
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+				if slices.ContainsFunc(l.srv.Log()[mark:], func(r vpcsim.LoggedRequest) bool { return r.Action == "DescribeRouteTables" }) {
+					for _, id := range []string{l.main, l.propagated} {
+						if err := l.vpc.PutRoute(id, vpcsim.Route{Destination: l.advertised, NetworkInterface: l.eniA, IPAddress: "10.0.1.10", Origin: vpcsim.OriginAdvertisement}); err != nil {
+							installed <- err
+							return
+						}
+					}
+					installed <- nil
+					return
+				}
+			}
+			installed <- fmt.Errorf("no pass read the tables within 10 s")
+		}()
+		code, body := fn.invoke(t, sampleEvent(t, "sns.json", nil))
+		must(t, <-installed)
+		var rep PassReport
+		if code != http.StatusOK || json.Unmarshal(body, &rep) != nil {
+			t.Fatalf("invoke: %d %s", code, body)
+		}
+		if rep.Pass.Result != "ok" || len(rep.FollowUps) != 2 || rep.Applied != 2 || rep.Failed != 0 {
+			t.Errorf("report: %s\nwant a first pass with nothing to do, two follow-ups, 2 writes", body)
+		}
+		for _, id := range l.custom {
+			if got := l.via(id, l.advertised); got != l.eniA {
+				t.Errorf("%s: %s via %q, want %s", id, l.advertised, got, l.eniA)
+			}
+		}
+	})
+
 	patch := func(t *testing.T, payload []byte) (int, routetable.SyncRoutesResponse, string) {
 		t.Helper()
 		code, body := fn.invoke(t, payload)

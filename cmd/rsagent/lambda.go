@@ -34,7 +34,8 @@ func newLambdaCmd() *cobra.Command {
 			"$LAMBDA_TASK_ROOT/rsagent.yaml; it must hold only a reconcile section ($RSAGENT_VPC_ID and\n" +
 			"$RSAGENT_SNS_TOPIC_ARN, when set, replace its vpc_id and notify.sns_topic_arn). API Gateway REST proxy events\n" +
 			"for PATCH /vpcs/{vpc-id}/route-tables/{route-table-id} run the Sync Routes API, EventBridge scheduled\n" +
-			"events and SNS notifications run one reconcile pass. Logs are JSON.",
+			"events run one reconcile pass, SNS notifications one at once and two follow-ups (0.3 s and 1 s later).\n" +
+			"Logs are JSON.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if os.Getenv("AWS_LAMBDA_RUNTIME_API") == "" {
