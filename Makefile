@@ -60,7 +60,11 @@ deb: build $(NFPM)
 	printf '%s (%s) unstable; urgency=medium\n\n  * Built from commit %s; the repository history is the changelog.\n\n -- %s  %s\n' \
 	  rsagent '$(DEB_VERSION)' "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" '$(DEB_MAINTAINER)' \
 	  "$$(git log -1 --format=%aD 2>/dev/null || date -R)" | gzip -9n > $(DEBDIR)/changelog.gz
-	RSAGENT_BINARY=$(BIN) RSAGENT_CHANGELOG=$(DEBDIR)/changelog.gz RSAGENT_DEB_VERSION=$(DEB_VERSION) GOARCH=$(GOARCH) \
+	# Man pages from the commands' own help (cmd/rsagent/man.go, only in this build), dated by the commit.
+	rm -rf $(DEBDIR)/man
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) $(GO) run -tags mangen ./cmd/rsagent man $(DEBDIR)/man
+	gzip -9n $(DEBDIR)/man/*.1
+	RSAGENT_BINARY=$(BIN) RSAGENT_CHANGELOG=$(DEBDIR)/changelog.gz RSAGENT_MANDIR=$(DEBDIR)/man RSAGENT_DEB_VERSION=$(DEB_VERSION) GOARCH=$(GOARCH) \
 	  $(NFPM) package --config deploy/deb/nfpm.yaml --packager deb --target $(DEBDIR)/
 
 # Unit, wire (loopback) and interop (network namespaces, needs root) tests.

@@ -32,8 +32,14 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringP("config", "c", agent.DefaultConfigPath, "config file")
 	root.AddCommand(newRunCmd(), newConfigCmd(), newStatusCmd(), newDrainCmd(true), newDrainCmd(false),
 		newReconcileCmd(), newRouterCmd(), newLambdaCmd(), newLabCmd(), newVersionCmd())
+	for _, c := range extraCommands {
+		root.AddCommand(c())
+	}
 	return root
 }
+
+// extraCommands are commands that only some builds have (man.go: -tags mangen).
+var extraCommands []func() *cobra.Command
 
 func configPath(cmd *cobra.Command) string {
 	p, _ := cmd.Flags().GetString("config")
