@@ -11,6 +11,7 @@ import (
 // agentSpec is what differs between the two agents' config files.
 type agentSpec struct {
 	Name          string
+	ASN           uint32
 	Local         netip.Addr
 	Endpoints     []netip.Addr
 	BGPPort       uint16
@@ -29,7 +30,7 @@ type agentSpec struct {
 // what `rsagent run` runs. http and the GoBGP gRPC API are off so that
 // nothing but loopback BGP/BFD and the health listener is opened.
 var agentTemplate = template.Must(template.New("agent").Parse(`bgp:
-  asn: 65010
+  asn: {{.ASN}}
   local_address: {{.Local}}
   grpc_listen: ""
   peers:

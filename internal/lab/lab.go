@@ -22,6 +22,9 @@ var (
 	activeAddr  = netip.MustParseAddr("127.0.0.10")
 	standbyAddr = netip.MustParseAddr("127.0.0.11")
 	endpoints   = []netip.Addr{netip.MustParseAddr("127.0.0.230"), netip.MustParseAddr("127.0.0.231")}
+	// An ASN per member, as docs/reconcile.md recommends: Route Server then
+	// tells the new owner when it moves the routes.
+	applianceASN = map[netip.Addr]uint32{activeAddr: 65010, standbyAddr: 65011}
 )
 
 const labVPCID = "vpc-0000000000000a1ab"
@@ -248,8 +251,8 @@ func setup(ctx context.Context, opts Options, withBFD bool) (_ *env, err error) 
 		e.soloBFDPort = int(solo)
 	}
 	peers := []vpcsim.RouteServerPeerConfig{
-		{Address: activeAddr, ASN: 65010, BFD: withBFD},
-		{Address: standbyAddr, ASN: 65010, BFD: withBFD},
+		{Address: activeAddr, ASN: applianceASN[activeAddr], BFD: withBFD},
+		{Address: standbyAddr, ASN: applianceASN[standbyAddr], BFD: withBFD},
 	}
 	e.rs, err = vpcsim.NewRouteServer(e.vpc, vpcsim.RouteServerConfig{
 		Endpoints: endpoints, Port: e.bgpPort, BFDPort: e.bfdPort, Peers: peers,
@@ -345,7 +348,7 @@ func (e *env) startAgent(ctx context.Context, ra *runningAgent) error {
 		bfdPort = e.soloBFDPort
 	}
 	spec := agentSpec{
-		Name: ra.name, Local: ra.addr, Endpoints: endpoints, BGPPort: e.bgpPort, BFD: e.bfd, BFDPort: bfdPort,
+		Name: ra.name, ASN: applianceASN[ra.addr], Local: ra.addr, Endpoints: endpoints, BGPPort: e.bgpPort, BFD: e.bfd, BFDPort: bfdPort,
 		BFDInterval: e.opts.BFDInterval, BFDMultiplier: e.opts.BFDMultiplier, Prepend: prepend,
 		HealthAddr: e.health[ra.addr].Addr().String(), Opts: e.opts, VPCID: labVPCID, EC2Endpoint: e.ec2.URL(),
 	}
