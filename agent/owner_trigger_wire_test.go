@@ -173,12 +173,20 @@ reconcile:
 
 // startAgent runs an agent from config until the test ends, and returns
 // once its BGP speaker has started.
-func startAgent(t *testing.T, name, config string) {
+func startAgent(t *testing.T, name, config string) *Agent {
 	t.Helper()
 	_, m, err := Load([]byte(config))
 	if err != nil {
 		t.Fatalf("agent %s config: %v\n%s", name, err, config)
 	}
+	return runAgent(t, name, m)
+}
+
+// runAgent runs an agent from m until the test ends (its Run must then
+// return nil), and returns once its BGP speaker has started. It logs
+// warnings to the test's output.
+func runAgent(t *testing.T, name string, m *Model) *Agent {
+	t.Helper()
 	a, err := New(m, Options{Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})).With("agent", name)})
 	if err != nil {
 		t.Fatal(err)
@@ -200,4 +208,5 @@ func startAgent(t *testing.T, name, config string) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("agent %s: BGP speaker not started within 10 s", name)
 	}
+	return a
 }

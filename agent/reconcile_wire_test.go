@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -88,23 +87,7 @@ http:
   listen: %s
   api_key_file: %s
 `, freeLoopbackPort(t), freeLoopbackPort(t), maint, url, httpAddr, keyFile)
-	_, m, err := Load([]byte(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(m, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	a := startAgent(t, "agent", cfg)
 
 	customENI := func() string {
 		tbl, _ := vpc.Table(custom)

@@ -148,21 +148,7 @@ func newReloadEnv(t *testing.T) *reloadEnv {
 	for i, id := range rs.EndpointIDs() {
 		e.eps[id] = reloadEndpoints[i]
 	}
-	a, err := New(e.p.model(t), Options{Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.a = a
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	<-a.BGPStarted()
+	e.a = runAgent(t, "agent", e.p.model(t))
 	if err := rs.AdmitPeers(context.Background()); err != nil {
 		t.Fatal(err)
 	}
