@@ -129,6 +129,9 @@ func (e *PassError) Error() string {
 
 func (e *PassError) Unwrap() error { return e.Err }
 
+// followUpBudget is the least work time a follow-up pass must have left.
+const followUpBudget = time.Second
+
 // passes runs one pass at once and one at each of followUps after start,
 // while ctx's deadline leaves room, and reports them together. A pass that
 // fails ends the invocation with a PassError: the next trigger retries.
@@ -141,8 +144,8 @@ func (f *Function) passes(ctx context.Context, trigger Kind, notes []Notificatio
 			break
 		}
 		at := start.Add(d)
-		if dl, ok := ctx.Deadline(); ok && !at.Before(dl) {
-			break
+		if dl, ok := ctx.Deadline(); ok && dl.Sub(at) < followUpBudget {
+			break // a follow-up cut short by the deadline would fail an invocation that succeeded
 		}
 		t := time.NewTimer(at.Sub(f.now()))
 		select {
