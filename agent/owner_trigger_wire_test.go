@@ -12,6 +12,7 @@ import (
 
 	"github.com/rsagent/rsagent/internal/loophost"
 	"github.com/rsagent/rsagent/internal/vpcsim"
+	"github.com/rsagent/rsagent/internal/vpcsim/vpcsimtest"
 )
 
 // TestOwnerCopiesAtOnceWhenRouteServerMovesTheRouteToIt isolates the
@@ -53,25 +54,10 @@ func TestOwnerCopiesAtOnceWhenRouteServerMovesTheRouteToIt(t *testing.T) {
 	eniA := vpc.AddNetworkInterface(addrA)
 	eniB := vpc.AddNetworkInterface(addrB)
 	custom := vpc.AddRouteTable()
-	rs, err := vpcsim.NewRouteServer(vpc, vpcsim.RouteServerConfig{
+	rs := vpcsimtest.StartRouteServer(t, vpc, vpcsim.RouteServerConfig{
 		Endpoints: []netip.Addr{endpoint}, Port: bgpPort, BFDPort: int(bfdPort),
 		Peers:  []vpcsim.RouteServerPeerConfig{{Address: addrA, ASN: 65010}, {Address: addrB, ASN: 65011}},
 		Logger: slog.New(slog.DiscardHandler), HoldPeers: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := vpc.EnablePropagation(rs.ID(), vpc.MainTableID()); err != nil {
-		t.Fatal(err)
-	}
-	stopRS, err := rs.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := stopRS(); err != nil {
-			t.Errorf("route server: %v", err)
-		}
 	})
 	srv := vpcsim.NewServer(vpc, vpcsim.Options{})
 	ec2URL, err := srv.Start()

@@ -17,6 +17,7 @@ import (
 	"github.com/rsagent/rsagent/agent/health"
 	"github.com/rsagent/rsagent/internal/loophost"
 	"github.com/rsagent/rsagent/internal/vpcsim"
+	"github.com/rsagent/rsagent/internal/vpcsim/vpcsimtest"
 )
 
 // The reload matrix runs a real agent (GoBGP sessions, BFD over UDP, health
@@ -115,26 +116,11 @@ func newReloadEnv(t *testing.T) *reloadEnv {
 
 	vpc := vpcsim.NewVPC("vpc-0123456789abcdef0", netip.MustParsePrefix("10.0.0.0/16"))
 	vpc.AddNetworkInterface(reloadAgentAddr)
-	rs, err := vpcsim.NewRouteServer(vpc, vpcsim.RouteServerConfig{
+	rs := vpcsimtest.StartRouteServer(t, vpc, vpcsim.RouteServerConfig{
 		Endpoints: reloadEndpoints, Port: bgpPort, BFDPort: int(bfdPort),
 		BFDMinTx: 100 * time.Millisecond, BFDMinRx: 100 * time.Millisecond, BFDMultiplier: 3,
 		Peers:  []vpcsim.RouteServerPeerConfig{{Address: reloadAgentAddr, ASN: 65010, BFD: true}},
 		Logger: slog.New(slog.DiscardHandler), HoldPeers: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := vpc.EnablePropagation(rs.ID(), vpc.MainTableID()); err != nil {
-		t.Fatal(err)
-	}
-	stopRS, err := rs.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := stopRS(); err != nil {
-			t.Errorf("route server: %v", err)
-		}
 	})
 
 	e := &reloadEnv{t: t, rs: rs, eps: map[string]netip.Addr{}, p: reloadParams{

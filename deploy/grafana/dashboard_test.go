@@ -27,6 +27,7 @@ import (
 	"github.com/rsagent/rsagent/internal/loophost"
 	"github.com/rsagent/rsagent/internal/netns"
 	"github.com/rsagent/rsagent/internal/vpcsim"
+	"github.com/rsagent/rsagent/internal/vpcsim/vpcsimtest"
 )
 
 type dashboard struct {
@@ -170,24 +171,9 @@ func TestDashboardMetricsExistOnARunningAgent(t *testing.T) {
 
 	bgpPort := freePort(t, "tcp", endpoint)
 	bfdPort := freePort(t, "udp", agentAddr, endpoint)
-	rs, err := vpcsim.NewRouteServer(vpc, vpcsim.RouteServerConfig{
+	rs := vpcsimtest.StartRouteServer(t, vpc, vpcsim.RouteServerConfig{
 		Endpoints: []netip.Addr{endpoint}, Port: uint16(bgpPort), BFDPort: bfdPort,
 		Peers: []vpcsim.RouteServerPeerConfig{{Address: agentAddr, ASN: 65010, BFD: true}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := vpc.EnablePropagation(rs.ID(), vpc.MainTableID()); err != nil {
-		t.Fatal(err)
-	}
-	stopRS, err := rs.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := stopRS(); err != nil {
-			t.Errorf("emulated route server: %v", err)
-		}
 	})
 
 	health, err := net.Listen("tcp", netip.AddrPortFrom(agentAddr, 0).String())
